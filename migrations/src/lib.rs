@@ -1,0 +1,18 @@
+//! Roster's schema as sea-orm migrations, run at start-up by `rosterd` on SQLite and PostgreSQL.
+//! This crate owns table, index and constraint definitions only; it must never depend on the core
+//! or the contract. Constraint names are part of the contract with the store, which maps a unique
+//! violation to ALREADY_EXISTS by name.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_core_tables;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_core_tables::Migration)]
+    }
+}

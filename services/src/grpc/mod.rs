@@ -1,0 +1,47 @@
+//! tonic adapters: each RPC authenticates the caller, checks its scope, converts the request into
+//! core calls and the result into the contract's messages. Business rules live in `domain/` and
+//! `store/`, not here.
+
+mod auth;
+mod groups;
+mod organizations;
+mod tokens;
+mod users;
+
+pub use auth::{Authenticator, Principal};
+pub use groups::GroupApi;
+pub use organizations::OrganizationApi;
+pub use tokens::TokenApi;
+pub use users::UserApi;
+
+use crate::store::Store;
+
+/// What every RPC handler needs.
+#[derive(Clone)]
+pub struct Core {
+    /// The database.
+    pub store: Store,
+    /// Checks bearer tokens.
+    pub auth: Authenticator,
+}
+
+impl Core {
+    /// A core over `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            auth: Authenticator::new(store.clone()),
+            store,
+        }
+    }
+}
+
+/// The request's message, with an INVALID_ARGUMENT naming it when a required one is missing.
+fn required<T>(value: Option<T>, field: &'static str) -> Result<T, tonic::Status> {
+    value.ok_or_else(|| {
+        roster::status(
+            roster::ErrorCode::InvalidValue,
+            field,
+            format!("{field} is required"),
+        )
+    })
+}

@@ -1,0 +1,105 @@
+//! UserService.
+
+use super::{Core, required};
+use crate::domain::{user, validate};
+use crate::store::UserLookup;
+use roster::pb::{self, get_user_request::Lookup, user_service_server::UserService};
+use roster::scopes;
+use tonic::{Request, Response, Status};
+
+/// The UserService implementation.
+pub struct UserApi(pub Core);
+
+#[tonic::async_trait]
+impl UserService for UserApi {
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let principal = self.0.auth.authenticate(&request).await?;
+        principal.require(scopes::SCIM_WRITE)?;
+        let mut user = required(request.into_inner().user, "user")?;
+        user::normalize(&mut user)?;
+        user.groups.clear();
+        Ok(Response::new(
+            self.0.store.create_user(&principal.org_id, user).await?,
+        ))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let principal = self.0.auth.authenticate(&request).await?;
+        principal.require(scopes::SCIM_READ)?;
+        let request = request.into_inner();
+        let id;
+        let lookup = match required(request.lookup.as_ref(), "lookup")? {
+            Lookup::Id(value) => {
+                id = validate::id("id", value)?;
+                UserLookup::Id(&id)
+            }
+            Lookup::UserName(name) => {
+                validate::required("user_name", name, validate::MAX_SHORT)?;
+                UserLookup::UserName(name)
+            }
+            Lookup::ExternalId(external_id) => {
+                validate::required("external_id", external_id, validate::MAX_SHORT)?;
+                UserLookup::ExternalId(external_id)
+            }
+        };
+        Ok(Response::new(
+            self.0
+                .store
+                .get_user(&principal.org_id, lookup, request.include_groups)
+                .await?,
+        ))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let principal = self.0.auth.authenticate(&request).await?;
+        principal.require(scopes::SCIM_READ)?;
+        Ok(Response::new(
+            self.0
+                .store
+                .list_users(&principal.org_id, request.get_ref())
+                .await?,
+        ))
+    }
+
+    async fn replace_user(
+        &self,
+        request: Request<pb::ReplaceUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let principal = self.0.auth.authenticate(&request).await?;
+        principal.require(scopes::SCIM_WRITE)?;
+        let request = request.into_inner();
+        let mut user = required(request.user, "user")?;
+        user.id = validate::id("user.id", &user.id)?;
+        user::normalize(&mut user)?;
+        user.groups.clear();
+        Ok(Response::new(
+            self.0
+                .store
+                .replace_user(&principal.org_id, user, request.expected_version)
+                .await?,
+        ))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::DeleteUserResponse>, Status> {
+        let principal = self.0.auth.authenticate(&request).await?;
+        principal.require(scopes::SCIM_WRITE)?;
+        let id = validate::id("id", &request.get_ref().id)?;
+        self.0
+            .store
+            .delete_user(&principal.org_id, &id, request.get_ref().expected_version)
+            .await?;
+        Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+}

@@ -1,0 +1,225 @@
+//! Starting and stopping rosterd: open the store (running migrations), bootstrap an empty
+//! database, bind both listeners, serve until told to stop, then drain in-flight requests.
+
+use crate::config::{Config, Role};
+use crate::domain::clock::Clock;
+use crate::grpc::{Core, GroupApi, OrganizationApi, TokenApi, UserApi};
+use crate::store::{Store, StoreOptions};
+use crate::telemetry::{Metrics, ObserveLayer};
+use anyhow::Context as _;
+use roster::pb;
+use roster::pb::group_service_server::GroupServiceServer;
+use roster::pb::organization_service_server::OrganizationServiceServer;
+use roster::pb::token_service_server::TokenServiceServer;
+use roster::pb::user_service_server::UserServiceServer;
+use std::net::SocketAddr;
+use std::path::Path;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The organization and admin secret created on the first start.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    /// The first organization.
+    pub organization: pb::Organization,
+    /// Its admin token's secret (scopes `admin` and `system`), shown once.
+    pub secret: String,
+}
+
+/// A running rosterd.
+pub struct Running {
+    /// Where gRPC listens (`None` in the facade role).
+    pub grpc_addr: Option<SocketAddr>,
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// Set on the first start with an empty database.
+    pub bootstrap: Option<Bootstrap>,
+    store: Option<Store>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, closes the database.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.context("while joining a server task")??;
+        }
+        if let Some(store) = self.store {
+            store.close().await;
+        }
+        Ok(())
+    }
+}
+
+/// Starts serving according to `config`. Listeners are bound before this returns, so port 0 is
+/// resolved in the returned addresses.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let metrics = Metrics::new();
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut store = None;
+    let mut grpc_addr = None;
+    let mut bootstrap = None;
+
+    if config.role == Role::All {
+        let options = StoreOptions {
+            url: config.database_url.clone(),
+            max_connections: config.max_connections,
+            sqlite_synchronous: config.sqlite_synchronous.clone(),
+        };
+        let opened = Store::connect(&options, Clock::system()).await?;
+        let core = Core::new(opened.clone());
+        bootstrap = bootstrap_if_empty(&core).await?;
+        if let (Some(first), Some(path)) = (&bootstrap, &config.bootstrap_token_file) {
+            write_secret_file(path, &first.secret)?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("while binding gRPC to {}", config.grpc_addr))?;
+        grpc_addr = Some(listener.local_addr()?);
+        tasks.push(tokio::spawn(serve_grpc(
+            core,
+            listener,
+            config.max_message_bytes,
+            metrics.clone(),
+            stopped.clone(),
+        )));
+        store = Some(opened);
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let router = crate::http::router(store.clone(), metrics.clone())
+        .layer(ObserveLayer::new(metrics, "http"));
+    let mut http_stopped = stopped;
+    tasks.push(tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+            .context("while serving HTTP")
+    }));
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        bootstrap,
+        store,
+        stop,
+        tasks,
+    })
+}
+
+async fn serve_grpc(
+    core: Core,
+    listener: tokio::net::TcpListener,
+    max_message_bytes: usize,
+    metrics: std::sync::Arc<Metrics>,
+    mut stopped: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<UserServiceServer<UserApi>>().await;
+    health.set_serving::<GroupServiceServer<GroupApi>>().await;
+    health.set_serving::<TokenServiceServer<TokenApi>>().await;
+    health
+        .set_serving::<OrganizationServiceServer<OrganizationApi>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    tonic::transport::Server::builder()
+        .layer(ObserveLayer::new(metrics, "grpc"))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            OrganizationServiceServer::new(OrganizationApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            TokenServiceServer::new(TokenApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            UserServiceServer::new(UserApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            GroupServiceServer::new(GroupApi(core)).max_decoding_message_size(max_message_bytes),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        )
+        .await
+        .context("while serving gRPC")
+}
+
+/// On an empty database, creates organization `default` and a token with `admin` and `system`.
+async fn bootstrap_if_empty(core: &Core) -> anyhow::Result<Option<Bootstrap>> {
+    if core.store.count_organizations().await? > 0 {
+        return Ok(None);
+    }
+    let attempt = async {
+        let txn = core.store.begin_write().await?;
+        let organization = core
+            .store
+            .create_organization(&txn, "default", "Default organization")
+            .await?;
+        let scopes = [
+            roster::scopes::ADMIN.to_owned(),
+            roster::scopes::SYSTEM.to_owned(),
+        ];
+        let token = core
+            .store
+            .create_token(
+                &txn,
+                &organization.id,
+                "bootstrap",
+                &scopes,
+                None,
+                "bootstrap",
+            )
+            .await?;
+        txn.commit().await?;
+        Ok::<_, crate::error::CoreError>(Bootstrap {
+            organization,
+            secret: token.secret,
+        })
+    };
+    match attempt.await {
+        Ok(bootstrap) => Ok(Some(bootstrap)),
+        // Another rosterd on the same database bootstrapped first.
+        Err(error) if error.code == roster::ErrorCode::Uniqueness => Ok(None),
+        Err(error) => {
+            Err(anyhow::Error::new(error).context("while bootstrapping the first organization"))
+        }
+    }
+}
+
+/// Writes the secret to a new file readable by its owner only.
+fn write_secret_file(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("while creating the bootstrap token file {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,558 @@
+//! Groups and memberships. Membership rows are changed by deltas (insert the new, delete the
+//! gone), never by rewriting a list, and bumping the group's version on every change serialises
+//! concurrent changes of one group without losing any.
+
+use super::entities::{group_members as gm, groups};
+use super::filter::Resource;
+use super::sql::Sql;
+use super::{Store, WriteTxn, expect_one, timestamp};
+use crate::domain::validate::{self, MAX_SHORT};
+use crate::error::{CoreError, CoreResult};
+use roster::pb::{self, MemberType, group_change::Change};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Set,
+};
+use std::collections::{BTreeSet, HashSet};
+use uuid::Uuid;
+
+/// Most member references one call may carry.
+pub const MAX_MEMBER_CHANGES: usize = 10_000;
+/// Rows per multi-row statement (keeps parameter counts far below every backend's limit).
+const CHUNK: usize = 500;
+
+const USER: i16 = 1;
+const GROUP: i16 = 2;
+
+fn to_pb(row: groups::Model) -> pb::Group {
+    pb::Group {
+        id: row.id,
+        external_id: row.external_id,
+        display_name: row.display_name,
+        members: Vec::new(),
+        meta: Some(pb::Meta {
+            created: Some(timestamp(row.created_at)),
+            last_modified: Some(timestamp(row.updated_at)),
+            version: row.version,
+        }),
+    }
+}
+
+fn member_type_code(code: i16) -> i32 {
+    if code == GROUP {
+        MemberType::Group as i32
+    } else {
+        MemberType::User as i32
+    }
+}
+
+#[derive(FromQueryResult)]
+struct MemberRow {
+    member_id: String,
+    member_type: i16,
+    display: Option<String>,
+}
+
+#[derive(FromQueryResult)]
+struct IdRow {
+    id: String,
+}
+
+/// Validates a group's displayName and externalId.
+pub fn validate_group(group: &mut pb::Group) -> CoreResult<()> {
+    validate::required("display_name", &group.display_name, MAX_SHORT)?;
+    if group.external_id.as_deref() == Some("") {
+        group.external_id = None;
+    }
+    validate::optional("external_id", group.external_id.as_deref(), MAX_SHORT)
+}
+
+impl Store {
+    /// Creates a group with its initial members.
+    pub async fn create_group(
+        &self,
+        org_id: &str,
+        group: pb::Group,
+    ) -> CoreResult<pb::GroupWriteResponse> {
+        let now = self.clock.now_micros();
+        let id = Uuid::now_v7().to_string();
+        let txn = self.begin_write().await?;
+        groups::ActiveModel {
+            id: Set(id.clone()),
+            org_id: Set(org_id.to_owned()),
+            display_name: Set(group.display_name.clone()),
+            display_name_key: Set(validate::key(&group.display_name)),
+            external_id: Set(group.external_id.clone()),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&*txn)
+        .await?;
+        let mut skipped = Vec::new();
+        self.add_members(&txn, org_id, &id, &group.members, &mut skipped)
+            .await?;
+        let row = groups::Entity::find_by_id(id)
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("group"))?;
+        txn.commit().await?;
+        Ok(pb::GroupWriteResponse {
+            group: Some(to_pb(row)),
+            skipped_member_ids: skipped,
+        })
+    }
+
+    /// One group; members only when asked (otherwise the membership table is not read).
+    pub async fn get_group(
+        &self,
+        org_id: &str,
+        id: &str,
+        include_members: bool,
+    ) -> CoreResult<pb::Group> {
+        let row = groups::Entity::find_by_id(id.to_owned())
+            .filter(groups::Column::OrgId.eq(org_id))
+            .one(self.conn())
+            .await?
+            .ok_or_else(|| CoreError::not_found("group"))?;
+        let mut group = to_pb(row);
+        if include_members {
+            group.members = self.member_page(org_id, id, "", None).await?;
+        }
+        Ok(group)
+    }
+
+    /// Groups matching a filter, sorted and paged, without members.
+    pub async fn list_groups(
+        &self,
+        org_id: &str,
+        request: &pb::ListGroupsRequest,
+    ) -> CoreResult<pb::ListGroupsResponse> {
+        let (total, offset, rows) = self
+            .list_page(
+                Resource::Group,
+                org_id,
+                request.filter.as_ref(),
+                request.sort_by.as_ref(),
+                request.start_index,
+                request.count,
+            )
+            .await?;
+        let mut groups_page = Vec::with_capacity(rows.len());
+        for row in rows {
+            groups_page.push(to_pb(groups::Model::from_query_result(&row, "")?));
+        }
+        Ok(pb::ListGroupsResponse {
+            groups: groups_page,
+            total_results: total,
+            start_index: offset,
+        })
+    }
+
+    /// Applies changes to a group in one transaction, under an optional version check.
+    pub async fn update_group(
+        &self,
+        org_id: &str,
+        id: &str,
+        expected_version: Option<i64>,
+        changes: Vec<Change>,
+    ) -> CoreResult<pb::GroupWriteResponse> {
+        let references: usize = changes
+            .iter()
+            .map(|change| match change {
+                Change::AddMembers(list)
+                | Change::RemoveMembers(list)
+                | Change::ReplaceMembers(list) => list.members.len(),
+                _ => 0,
+            })
+            .sum();
+        if references > MAX_MEMBER_CHANGES {
+            return Err(CoreError::new(
+                roster::ErrorCode::TooMany,
+                "changes",
+                format!("at most {MAX_MEMBER_CHANGES} member references per call"),
+            ));
+        }
+        let txn = self.begin_write().await?;
+        // Bumping the version first locks the group's row (PostgreSQL) for the transaction, so
+        // concurrent changes of one group queue and each sees the previous one's rows.
+        self.bump_group(&txn, org_id, id, expected_version).await?;
+        let mut skipped = Vec::new();
+        for change in changes {
+            match change {
+                Change::SetDisplayName(name) => {
+                    validate::required("display_name", &name, MAX_SHORT)?;
+                    groups::Entity::update_many()
+                        .col_expr(groups::Column::DisplayNameKey, validate::key(&name).into())
+                        .col_expr(groups::Column::DisplayName, name.into())
+                        .filter(groups::Column::Id.eq(id))
+                        .filter(groups::Column::OrgId.eq(org_id))
+                        .exec(&*txn)
+                        .await?;
+                }
+                Change::SetExternalId(external_id) => {
+                    validate::optional("external_id", Some(&external_id), MAX_SHORT)?;
+                    let external_id = Some(external_id).filter(|value| !value.is_empty());
+                    groups::Entity::update_many()
+                        .col_expr(groups::Column::ExternalId, external_id.into())
+                        .filter(groups::Column::Id.eq(id))
+                        .filter(groups::Column::OrgId.eq(org_id))
+                        .exec(&*txn)
+                        .await?;
+                }
+                Change::AddMembers(list) => {
+                    self.add_members(&txn, org_id, id, &list.members, &mut skipped)
+                        .await?
+                }
+                Change::RemoveMembers(list) => {
+                    let ids: Vec<String> = list
+                        .members
+                        .iter()
+                        .filter_map(|member| validate::id("members", &member.value).ok())
+                        .collect();
+                    remove_members(&*txn, org_id, id, &ids).await?;
+                }
+                Change::ReplaceMembers(list) => {
+                    let current: HashSet<String> = self.member_ids(&*txn, org_id, id).await?;
+                    let wanted: HashSet<String> = list
+                        .members
+                        .iter()
+                        .filter_map(|member| validate::id("members", &member.value).ok())
+                        .collect();
+                    let gone: Vec<String> = current.difference(&wanted).cloned().collect();
+                    remove_members(&*txn, org_id, id, &gone).await?;
+                    let new: Vec<pb::Member> = list
+                        .members
+                        .into_iter()
+                        .filter(|member| !current.contains(&member.value.to_lowercase()))
+                        .collect();
+                    self.add_members(&txn, org_id, id, &new, &mut skipped)
+                        .await?;
+                }
+            }
+        }
+        let row = groups::Entity::find_by_id(id.to_owned())
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("group"))?;
+        txn.commit().await?;
+        Ok(pb::GroupWriteResponse {
+            group: Some(to_pb(row)),
+            skipped_member_ids: skipped,
+        })
+    }
+
+    /// Deletes a group, its memberships and its own membership in other groups.
+    pub async fn delete_group(
+        &self,
+        org_id: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> CoreResult<()> {
+        let txn = self.begin_write().await?;
+        // FOR UPDATE (PostgreSQL): a concurrent add of this group as a member key-share locks it,
+        // so either that add commits first and is forgotten below, or it waits and skips it. The
+        // version bump alone takes a weaker lock that does not conflict with key-share.
+        groups::Entity::find_by_id(id.to_owned())
+            .filter(groups::Column::OrgId.eq(org_id))
+            .lock_exclusive()
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("group"))?;
+        self.bump_group(&txn, org_id, id, expected_version).await?;
+        self.forget_member(&txn, org_id, id).await?;
+        gm::Entity::delete_many()
+            .filter(gm::Column::GroupId.eq(id))
+            .filter(gm::Column::OrgId.eq(org_id))
+            .exec(&*txn)
+            .await?;
+        let result = groups::Entity::delete_many()
+            .filter(groups::Column::Id.eq(id))
+            .filter(groups::Column::OrgId.eq(org_id))
+            .exec(&*txn)
+            .await?;
+        expect_one(result.rows_affected, "group")?;
+        txn.commit().await
+    }
+
+    /// A page of members ordered by id, after `after`.
+    pub async fn member_page(
+        &self,
+        org_id: &str,
+        group_id: &str,
+        after: &str,
+        limit: Option<u64>,
+    ) -> CoreResult<Vec<pb::Member>> {
+        let mut sql = Sql::new(self.backend);
+        sql.push(
+            "SELECT gm.member_id, gm.member_type, COALESCE(u.display_name, u.user_name, g.display_name) AS display \
+             FROM group_members gm \
+             LEFT JOIN users u ON gm.member_type = 1 AND u.id = gm.member_id \
+             LEFT JOIN groups g ON gm.member_type = 2 AND g.id = gm.member_id \
+             WHERE gm.group_id = ",
+        )
+        .bind(group_id)
+        .push(" AND gm.org_id = ")
+        .bind(org_id);
+        if !after.is_empty() {
+            sql.push(" AND gm.member_id > ").bind(after);
+        }
+        sql.push(" ORDER BY gm.member_id");
+        if let Some(limit) = limit {
+            sql.push(" LIMIT ").bind(limit as i64);
+        }
+        let rows = self.conn().query_all_raw(sql.build()).await?;
+        rows.iter()
+            .map(|row| {
+                let row = MemberRow::from_query_result(row, "")?;
+                Ok(pb::Member {
+                    value: row.member_id,
+                    r#type: member_type_code(row.member_type),
+                    display: row.display.unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Checks the group exists in the organization (for member listing).
+    pub async fn group_exists(&self, org_id: &str, id: &str) -> CoreResult<()> {
+        groups::Entity::find_by_id(id.to_owned())
+            .filter(groups::Column::OrgId.eq(org_id))
+            .one(self.conn())
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| CoreError::not_found("group"))
+    }
+
+    /// The groups a user or group belongs to directly.
+    pub async fn groups_of(
+        &self,
+        org_id: &str,
+        member_id: &str,
+    ) -> CoreResult<Vec<pb::UserGroupRef>> {
+        let mut sql = Sql::new(self.backend);
+        sql.push(
+            "SELECT g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+             WHERE gm.org_id = ",
+        )
+        .bind(org_id)
+        .push(" AND gm.member_id = ")
+        .bind(member_id)
+        .push(" ORDER BY g.display_name_key");
+        let rows = self.conn().query_all_raw(sql.build()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(pb::UserGroupRef {
+                    value: row.try_get("", "id")?,
+                    display: row.try_get("", "display_name")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes `member_id` from every group of the organization, bumping those groups' versions.
+    pub(super) async fn forget_member(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        member_id: &str,
+    ) -> CoreResult<()> {
+        let mut bump = Sql::new(self.backend);
+        bump.push("UPDATE groups SET version = version + 1, updated_at = ")
+            .bind(self.clock.now_micros())
+            .push(" WHERE org_id = ")
+            .bind(org_id)
+            .push(" AND id IN (SELECT group_id FROM group_members WHERE org_id = ")
+            .bind(org_id)
+            .push(" AND member_id = ")
+            .bind(member_id)
+            .push(")");
+        txn.execute_raw(bump.build()).await?;
+        gm::Entity::delete_many()
+            .filter(gm::Column::OrgId.eq(org_id))
+            .filter(gm::Column::MemberId.eq(member_id))
+            .exec(&**txn)
+            .await?;
+        Ok(())
+    }
+
+    async fn bump_group(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> CoreResult<()> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("UPDATE groups SET version = version + 1, updated_at = ")
+            .bind(self.clock.now_micros())
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND org_id = ")
+            .bind(org_id);
+        if let Some(expected) = expected_version {
+            sql.push(" AND version = ").bind(expected);
+        }
+        let result = txn.execute_raw(sql.build()).await?;
+        if result.rows_affected() == 1 {
+            return Ok(());
+        }
+        let current = groups::Entity::find_by_id(id.to_owned())
+            .filter(groups::Column::OrgId.eq(org_id))
+            .one(&**txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("group"))?;
+        Err(CoreError::version_mismatch(current.version))
+    }
+
+    async fn member_ids(
+        &self,
+        conn: &impl ConnectionTrait,
+        org_id: &str,
+        group_id: &str,
+    ) -> CoreResult<HashSet<String>> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("SELECT member_id AS id FROM group_members WHERE group_id = ")
+            .bind(group_id)
+            .push(" AND org_id = ")
+            .bind(org_id);
+        let rows = conn.query_all_raw(sql.build()).await?;
+        rows.iter()
+            .map(|row| Ok(IdRow::from_query_result(row, "")?.id))
+            .collect()
+    }
+
+    /// Inserts the members that exist in the organization; reports the others in `skipped`.
+    async fn add_members(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        group_id: &str,
+        members: &[pb::Member],
+        skipped: &mut Vec<String>,
+    ) -> CoreResult<()> {
+        if members.len() > MAX_MEMBER_CHANGES {
+            return Err(CoreError::new(
+                roster::ErrorCode::TooMany,
+                "members",
+                format!("at most {MAX_MEMBER_CHANGES} members per call"),
+            ));
+        }
+        let mut wanted_users = BTreeSet::new();
+        let mut wanted_groups = BTreeSet::new();
+        let mut untyped = BTreeSet::new();
+        for member in members {
+            let Ok(id) = validate::id("members", &member.value) else {
+                skipped.push(member.value.chars().take(64).collect());
+                continue;
+            };
+            if id == group_id {
+                skipped.push(id);
+                continue;
+            }
+            match MemberType::try_from(member.r#type).unwrap_or(MemberType::Unspecified) {
+                MemberType::User => wanted_users.insert(id),
+                MemberType::Group => wanted_groups.insert(id),
+                MemberType::Unspecified => untyped.insert(id),
+            };
+        }
+        let user_candidates: Vec<String> =
+            wanted_users.iter().chain(untyped.iter()).cloned().collect();
+        let found_users = existing(&**txn, self.backend, "users", org_id, &user_candidates).await?;
+        let group_candidates: Vec<String> = wanted_groups
+            .iter()
+            .chain(untyped.iter().filter(|id| !found_users.contains(*id)))
+            .cloned()
+            .collect();
+        let found_groups =
+            existing(&**txn, self.backend, "groups", org_id, &group_candidates).await?;
+        for id in wanted_users.iter().filter(|id| !found_users.contains(*id)) {
+            skipped.push(id.clone());
+        }
+        for id in wanted_groups
+            .iter()
+            .filter(|id| !found_groups.contains(*id))
+        {
+            skipped.push(id.clone());
+        }
+        for id in untyped
+            .iter()
+            .filter(|id| !found_users.contains(*id) && !found_groups.contains(*id))
+        {
+            skipped.push(id.clone());
+        }
+        let now = self.clock.now_micros();
+        let rows: Vec<(String, i16)> = found_users
+            .into_iter()
+            .map(|id| (id, USER))
+            .chain(found_groups.into_iter().map(|id| (id, GROUP)))
+            .collect();
+        for chunk in rows.chunks(CHUNK) {
+            let mut sql = Sql::new(self.backend);
+            sql.push("INSERT INTO group_members (group_id, member_id, org_id, member_type, created_at) VALUES ");
+            for (index, (member_id, member_type)) in chunk.iter().enumerate() {
+                if index > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(")
+                    .bind(group_id)
+                    .push(", ")
+                    .bind(member_id.as_str())
+                    .push(", ")
+                    .bind(org_id)
+                    .push(", ")
+                    .bind(*member_type)
+                    .push(", ")
+                    .bind(now)
+                    .push(")");
+            }
+            sql.push(" ON CONFLICT (group_id, member_id) DO NOTHING");
+            txn.execute_raw(sql.build()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The subset of `ids` that are rows of `table` in the organization.
+async fn existing(
+    conn: &impl ConnectionTrait,
+    backend: sea_orm::DbBackend,
+    table: &'static str,
+    org_id: &str,
+    ids: &[String],
+) -> CoreResult<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!("SELECT id FROM {table} WHERE org_id = "))
+            .bind(org_id)
+            .push(" AND id IN ")
+            .bind_list(chunk.iter().map(String::as_str));
+        // A member being deleted concurrently is either waited for (and then skipped) or
+        // waits for this insert (and then forgets the new row too).
+        if backend == sea_orm::DbBackend::Postgres {
+            sql.push(" FOR KEY SHARE");
+        }
+        for row in conn.query_all_raw(sql.build()).await? {
+            found.insert(IdRow::from_query_result(&row, "")?.id);
+        }
+    }
+    Ok(found)
+}
+
+async fn remove_members(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    group_id: &str,
+    ids: &[String],
+) -> CoreResult<()> {
+    for chunk in ids.chunks(CHUNK) {
+        gm::Entity::delete_many()
+            .filter(gm::Column::GroupId.eq(group_id))
+            .filter(gm::Column::OrgId.eq(org_id))
+            .filter(gm::Column::MemberId.is_in(chunk.iter().cloned()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! Persistence on SQLite or PostgreSQL through sea-orm. Every function takes the organization id
+//! and every statement is scoped by it: there is no unscoped query to call by mistake (the only
+//! exceptions are organization-level reads and the token lookup by id that authentication needs).
+//!
+//! Writes run in one transaction each. On SQLite they also take an in-process lock and start with
+//! `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`.
+
+mod entities;
+pub mod filter;
+mod groups;
+mod organizations;
+mod sql;
+mod tokens;
+mod users;
+
+pub use groups::validate_group;
+pub use tokens::AuthToken;
+pub use users::UserLookup;
+
+use crate::domain::clock::Clock;
+use crate::error::{CoreError, CoreResult};
+use filter::{FilterCompiler, Resource};
+use roster::pb;
+use roster_migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, QueryResult,
+    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
+    TransactionTrait,
+};
+use sql::Sql;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use users::page;
+
+/// How to open the database.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://...`.
+    pub url: String,
+    /// Most pooled connections; `None` picks 4 for SQLite (one writer at a time, readers share two
+    /// cores; more connections only add thread hand-offs) and 16 for PostgreSQL.
+    pub max_connections: Option<u32>,
+    /// SQLite `synchronous`: `normal` (durable across process crashes, the WAL default) or `full`
+    /// (also across power loss, slower).
+    pub sqlite_synchronous: String,
+}
+
+impl StoreOptions {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: None,
+            sqlite_synchronous: "normal".to_owned(),
+        }
+    }
+}
+
+/// The database handle, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: DbBackend,
+    clock: Clock,
+    /// Serialises writers in this process on SQLite (one writer at a time is all SQLite allows).
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; dropped without [`WriteTxn::commit`] it rolls back.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl WriteTxn {
+    /// Commits.
+    pub async fn commit(self) -> CoreResult<()> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens the database (creating a SQLite file if needed) and runs pending migrations.
+    pub async fn connect(options: &StoreOptions, clock: Clock) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let url = options.url.as_str();
+        let (db, backend) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = sqlx::postgres::PgConnectOptions::from_str(url)
+                .context("while parsing the PostgreSQL URL")?;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(options.max_connections.unwrap_or(16))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await
+                .context("while connecting to PostgreSQL")?;
+            (
+                SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+                DbBackend::Postgres,
+            )
+        } else if url.starts_with("sqlite:") {
+            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+            let synchronous = match options.sqlite_synchronous.to_ascii_lowercase().as_str() {
+                "normal" => SqliteSynchronous::Normal,
+                "full" => SqliteSynchronous::Full,
+                other => anyhow::bail!("sqlite synchronous must be normal or full, not {other}"),
+            };
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let mut connect = SqliteConnectOptions::from_str(url)
+                .context("while parsing the SQLite URL")?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .synchronous(synchronous);
+            if !memory {
+                connect = connect.journal_mode(SqliteJournalMode::Wal);
+            }
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                // An in-memory database lives in one connection.
+                .max_connections(if memory {
+                    1
+                } else {
+                    options.max_connections.unwrap_or(4)
+                })
+                .min_connections(if memory { 1 } else { 0 })
+                .idle_timeout(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(3600))
+                })
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(connect)
+                .await
+                .context("while opening the SQLite database")?;
+            (
+                SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                DbBackend::Sqlite,
+            )
+        } else {
+            anyhow::bail!("database URL must start with sqlite: or postgres://");
+        };
+        log_durability(&db, backend).await?;
+        Migrator::up(&db, None)
+            .await
+            .context("while running migrations")?;
+        let write_lock = (backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self {
+            db,
+            backend,
+            clock,
+            write_lock,
+        })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// The clock writes are stamped with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+
+    /// Closes the pool, flushing SQLite's WAL.
+    pub async fn close(self) {
+        let _ = self.db.close().await;
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin_write(&self) -> CoreResult<WriteTxn> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: Some(AccessMode::ReadWrite)
+                .filter(|_| self.backend == DbBackend::Postgres),
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate)
+                .filter(|_| self.backend == DbBackend::Sqlite),
+        };
+        let txn = self.db.begin_with_options(options).await?;
+        Ok(WriteTxn { txn, _guard: guard })
+    }
+
+    fn conn(&self) -> &impl ConnectionTrait {
+        &self.db
+    }
+}
+
+impl Store {
+    /// A filtered, sorted page of users (`u`) or groups (`g`) of one organization, with the total
+    /// and the offset used. The statement is built (and so the filter and sort key validated)
+    /// before anything runs.
+    async fn list_page(
+        &self,
+        resource: Resource,
+        org_id: &str,
+        filter: Option<&pb::Filter>,
+        sort_by: Option<&pb::SortBy>,
+        start_index: i64,
+        count: Option<i32>,
+    ) -> CoreResult<(i64, i64, Vec<QueryResult>)> {
+        let (offset, limit) = page(start_index, count)?;
+        let (columns, from) = match resource {
+            Resource::User => ("SELECT u.* FROM ", "users u WHERE u.org_id = "),
+            Resource::Group => ("SELECT g.* FROM ", "groups g WHERE g.org_id = "),
+        };
+        let mut select = Sql::new(self.backend);
+        select.push(columns).push(from).bind(org_id);
+        let mut compiler = FilterCompiler::new(resource, org_id);
+        if let Some(filter) = filter {
+            select.push(" AND ");
+            compiler.compile(&mut select, filter)?;
+        }
+        compiler.order_by(&mut select, sort_by)?;
+        select
+            .push(" LIMIT ")
+            .bind(limit as i64)
+            .push(" OFFSET ")
+            .bind(offset as i64);
+
+        let mut count_sql = Sql::new(self.backend);
+        count_sql
+            .push("SELECT COUNT(*) AS total FROM ")
+            .push(from)
+            .bind(org_id);
+        if let Some(filter) = filter {
+            count_sql.push(" AND ");
+            FilterCompiler::new(resource, org_id).compile(&mut count_sql, filter)?;
+        }
+        let total = self
+            .conn()
+            .query_one_raw(count_sql.build())
+            .await?
+            .map(|row| row.try_get::<i64>("", "total"))
+            .transpose()?
+            .unwrap_or(0);
+        let rows = if limit > 0 && (offset as i64) < total {
+            self.conn().query_all_raw(select.build()).await?
+        } else {
+            Vec::new()
+        };
+        Ok((total, offset as i64 + 1, rows))
+    }
+}
+
+/// Reads back the settings durability depends on, logs them, and refuses to run on a PostgreSQL
+/// server that acknowledges commits before they are durable (SECURITY-TESTS 5.G.41).
+async fn log_durability(db: &DatabaseConnection, backend: DbBackend) -> anyhow::Result<()> {
+    let read = |sql: &'static str| async move {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+            .await?;
+        let value = match row {
+            Some(row) => row.try_get_by_index::<String>(0).or_else(|_| {
+                row.try_get_by_index::<i64>(0)
+                    .map(|number| number.to_string())
+            })?,
+            None => String::new(),
+        };
+        Ok::<_, sea_orm::DbErr>(value)
+    };
+    if backend == DbBackend::Postgres {
+        let fsync = read("SHOW fsync").await?;
+        let synchronous_commit = read("SHOW synchronous_commit").await?;
+        tracing::info!(%fsync, %synchronous_commit, "postgresql durability settings");
+        if fsync == "off" {
+            anyhow::bail!(
+                "PostgreSQL runs with fsync=off: acknowledged writes could be lost; refusing to start"
+            );
+        }
+    } else {
+        let journal_mode = read("PRAGMA journal_mode").await?;
+        let synchronous = read("PRAGMA synchronous").await?;
+        let foreign_keys = read("PRAGMA foreign_keys").await?;
+        tracing::info!(%journal_mode, %synchronous, %foreign_keys, "sqlite durability settings");
+        if foreign_keys != "1" {
+            anyhow::bail!("SQLite foreign keys are off; refusing to start");
+        }
+    }
+    Ok(())
+}
+
+/// Microseconds since the epoch as a protobuf timestamp.
+pub fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+/// A protobuf timestamp as microseconds since the epoch.
+pub fn micros(timestamp: &prost_types::Timestamp) -> i64 {
+    timestamp
+        .seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(timestamp.nanos) / 1000)
+}
+
+/// Checks that exactly `1` row was changed, else reports a missing resource.
+fn expect_one(rows: u64, kind: &str) -> CoreResult<()> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(CoreError::not_found(kind))
+    }
+}

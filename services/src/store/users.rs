@@ -1,0 +1,337 @@
+//! Users. The row keeps the indexed attributes in columns and the rest of the SCIM profile as JSON
+//! (the contract's User message); `user_emails` is a derived index of the emails for lookups.
+
+use super::entities::{user_emails, users};
+use super::filter::Resource;
+use super::{Store, expect_one, timestamp};
+use crate::domain::validate;
+use crate::error::{CoreError, CoreResult};
+use roster::pb;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+/// Default page size of list calls.
+pub const DEFAULT_PAGE: i32 = 100;
+/// Largest page size of list calls.
+pub const MAX_PAGE: i32 = 1000;
+
+/// How a user is looked up.
+pub enum UserLookup<'a> {
+    /// By id (already validated).
+    Id(&'a str),
+    /// By userName, case-insensitively.
+    UserName(&'a str),
+    /// By externalId, exactly.
+    ExternalId(&'a str),
+}
+
+/// Page bounds from a request: (offset, limit).
+pub fn page(start_index: i64, count: Option<i32>) -> CoreResult<(u64, u64)> {
+    let count = count.unwrap_or(DEFAULT_PAGE).max(0);
+    if count > MAX_PAGE {
+        return Err(CoreError::new(
+            roster::ErrorCode::TooMany,
+            "count",
+            format!("count may be at most {MAX_PAGE}"),
+        ));
+    }
+    Ok((start_index.max(1) as u64 - 1, count as u64))
+}
+
+fn custom_to_json(attributes: &[pb::CustomAttribute]) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for attribute in attributes {
+        let value = serde_json::from_str(&attribute.value_json).unwrap_or(serde_json::Value::Null);
+        object
+            .entry(attribute.schema.clone())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()))
+            .as_object_mut()
+            .map(|schema| schema.insert(attribute.name.clone(), value));
+    }
+    serde_json::Value::Object(object)
+}
+
+fn custom_from_json(value: &serde_json::Value) -> Vec<pb::CustomAttribute> {
+    let Some(object) = value.as_object() else {
+        return Vec::new();
+    };
+    let mut attributes = Vec::new();
+    for (schema, values) in object {
+        for (name, value) in values.as_object().into_iter().flatten() {
+            attributes.push(pb::CustomAttribute {
+                schema: schema.clone(),
+                name: name.clone(),
+                value_json: value.to_string(),
+            });
+        }
+    }
+    attributes
+}
+
+fn to_pb(row: users::Model) -> CoreResult<pb::User> {
+    let mut user: pb::User = serde_json::from_value(row.profile).map_err(|error| {
+        CoreError::internal(
+            anyhow::Error::new(error).context("while reading a stored user profile"),
+        )
+    })?;
+    user.id = row.id;
+    user.external_id = row.external_id;
+    user.user_name = row.user_name;
+    user.active = Some(row.active);
+    user.custom_attributes = custom_from_json(&row.custom_attributes);
+    user.meta = Some(pb::Meta {
+        created: Some(timestamp(row.created_at)),
+        last_modified: Some(timestamp(row.updated_at)),
+        version: row.version,
+    });
+    Ok(user)
+}
+
+fn profile_json(user: &pb::User) -> CoreResult<serde_json::Value> {
+    serde_json::to_value(user).map_err(|error| {
+        CoreError::internal(anyhow::Error::new(error).context("while encoding a user"))
+    })
+}
+
+impl Store {
+    /// Creates a user (validated by the caller).
+    pub async fn create_user(&self, org_id: &str, user: pb::User) -> CoreResult<pb::User> {
+        let now = self.clock.now_micros();
+        let id = Uuid::now_v7().to_string();
+        let row = users::ActiveModel {
+            id: Set(id.clone()),
+            org_id: Set(org_id.to_owned()),
+            account_id: Set(None),
+            user_name: Set(user.user_name.clone()),
+            user_name_key: Set(validate::key(&user.user_name)),
+            external_id: Set(user.external_id.clone()),
+            display_name: Set(user.display_name.clone()),
+            display_name_key: Set(user.display_name.as_deref().map(validate::key)),
+            active: Set(user.active.unwrap_or(true)),
+            user_type: Set(user.user_type.clone()),
+            profile: Set(profile_json(&user)?),
+            custom_attributes: Set(custom_to_json(&user.custom_attributes)),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let txn = self.begin_write().await?;
+        check_manager(&*txn, org_id, &user).await?;
+        let row = row.insert(&*txn).await?;
+        insert_emails(&*txn, org_id, &id, &user.emails).await?;
+        txn.commit().await?;
+        to_pb(row)
+    }
+
+    /// One user of the organization.
+    pub async fn get_user(
+        &self,
+        org_id: &str,
+        lookup: UserLookup<'_>,
+        include_groups: bool,
+    ) -> CoreResult<pb::User> {
+        let query = users::Entity::find().filter(users::Column::OrgId.eq(org_id));
+        let query = match lookup {
+            UserLookup::Id(id) => query.filter(users::Column::Id.eq(id)),
+            UserLookup::UserName(name) => {
+                query.filter(users::Column::UserNameKey.eq(validate::key(name)))
+            }
+            UserLookup::ExternalId(external_id) => {
+                query.filter(users::Column::ExternalId.eq(external_id))
+            }
+        };
+        let row = query
+            .one(self.conn())
+            .await?
+            .ok_or_else(|| CoreError::not_found("user"))?;
+        let mut user = to_pb(row)?;
+        if include_groups {
+            user.groups = self.groups_of(org_id, &user.id).await?;
+        }
+        Ok(user)
+    }
+
+    /// Users matching a filter, sorted and paged, with the total.
+    pub async fn list_users(
+        &self,
+        org_id: &str,
+        request: &pb::ListUsersRequest,
+    ) -> CoreResult<pb::ListUsersResponse> {
+        let (total, offset, rows) = self
+            .list_page(
+                Resource::User,
+                org_id,
+                request.filter.as_ref(),
+                request.sort_by.as_ref(),
+                request.start_index,
+                request.count,
+            )
+            .await?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut user = to_pb(users::Model::from_query_result(&row, "")?)?;
+            if request.include_groups {
+                user.groups = self.groups_of(org_id, &user.id).await?;
+            }
+            users.push(user);
+        }
+        Ok(pb::ListUsersResponse {
+            users,
+            total_results: total,
+            start_index: offset,
+        })
+    }
+
+    /// Replaces a user (validated by the caller) under an optional version check.
+    pub async fn replace_user(
+        &self,
+        org_id: &str,
+        user: pb::User,
+        expected_version: Option<i64>,
+    ) -> CoreResult<pb::User> {
+        let txn = self.begin_write().await?;
+        // FOR UPDATE (PostgreSQL; SQLite has one writer anyway): concurrent replaces queue here
+        // instead of failing the version check they did not ask for.
+        let current = users::Entity::find_by_id(user.id.clone())
+            .filter(users::Column::OrgId.eq(org_id))
+            .lock_exclusive()
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user"))?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(CoreError::version_mismatch(current.version));
+        }
+        check_manager(&*txn, org_id, &user).await?;
+        let now = self.clock.now_micros();
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::UserName, user.user_name.clone().into())
+            .col_expr(
+                users::Column::UserNameKey,
+                validate::key(&user.user_name).into(),
+            )
+            .col_expr(users::Column::ExternalId, user.external_id.clone().into())
+            .col_expr(users::Column::DisplayName, user.display_name.clone().into())
+            .col_expr(
+                users::Column::DisplayNameKey,
+                user.display_name.as_deref().map(validate::key).into(),
+            )
+            .col_expr(users::Column::Active, user.active.unwrap_or(true).into())
+            .col_expr(users::Column::UserType, user.user_type.clone().into())
+            .col_expr(users::Column::Profile, profile_json(&user)?.into())
+            .col_expr(
+                users::Column::CustomAttributes,
+                custom_to_json(&user.custom_attributes).into(),
+            )
+            .col_expr(users::Column::Version, (current.version + 1).into())
+            .col_expr(users::Column::UpdatedAt, now.into())
+            .filter(users::Column::Id.eq(&current.id))
+            .filter(users::Column::OrgId.eq(org_id))
+            .filter(users::Column::Version.eq(current.version))
+            .exec(&*txn)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(CoreError::version_mismatch(current.version));
+        }
+        user_emails::Entity::delete_many()
+            .filter(user_emails::Column::UserId.eq(&current.id))
+            .exec(&*txn)
+            .await?;
+        insert_emails(&*txn, org_id, &current.id, &user.emails).await?;
+        let row = users::Entity::find_by_id(current.id.clone())
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user"))?;
+        txn.commit().await?;
+        to_pb(row)
+    }
+
+    /// Deletes a user and every membership row naming it.
+    pub async fn delete_user(
+        &self,
+        org_id: &str,
+        id: &str,
+        expected_version: Option<i64>,
+    ) -> CoreResult<()> {
+        let txn = self.begin_write().await?;
+        // Lock the row first so a concurrent membership add (which key-share locks the member)
+        // either finishes before this delete forgets the memberships or sees the user gone.
+        let current = users::Entity::find_by_id(id.to_owned())
+            .filter(users::Column::OrgId.eq(org_id))
+            .lock_exclusive()
+            .one(&*txn)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user"))?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(CoreError::version_mismatch(current.version));
+        }
+        self.forget_member(&txn, org_id, id).await?;
+        let result = users::Entity::delete_many()
+            .filter(users::Column::Id.eq(id))
+            .filter(users::Column::OrgId.eq(org_id))
+            .exec(&*txn)
+            .await?;
+        expect_one(result.rows_affected, "user")?;
+        txn.commit().await
+    }
+}
+
+/// The enterprise manager must be a user of the same organization.
+async fn check_manager(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    user: &pb::User,
+) -> CoreResult<()> {
+    let Some(manager_id) = user
+        .enterprise
+        .as_ref()
+        .and_then(|enterprise| enterprise.manager.as_ref())
+        .and_then(|manager| manager.value.as_deref())
+        .filter(|value| !value.is_empty())
+    else {
+        return Ok(());
+    };
+    let found = users::Entity::find_by_id(validate::id("enterprise.manager.value", manager_id)?)
+        .filter(users::Column::OrgId.eq(org_id))
+        .one(conn)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(CoreError::invalid(
+            "enterprise.manager.value",
+            "enterprise.manager.value names no user of this organization",
+        )),
+    }
+}
+
+async fn insert_emails(
+    conn: &impl ConnectionTrait,
+    org_id: &str,
+    user_id: &str,
+    emails: &[pb::MultiValue],
+) -> CoreResult<()> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let rows = emails
+        .iter()
+        .enumerate()
+        .map(|(position, email)| user_emails::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            position: Set(position as i32),
+            org_id: Set(org_id.to_owned()),
+            value: Set(email.value.clone()),
+            value_key: Set(validate::key(&email.value)),
+            r#type: Set(email.r#type.clone()),
+            is_primary: Set(email.primary),
+            display: Set(email.display.clone()),
+        });
+    user_emails::Entity::insert_many(rows).exec(conn).await?;
+    Ok(())
+}

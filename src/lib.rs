@@ -1,0 +1,35 @@
+//! The Roster v1 contract: the generated gRPC messages, clients and servers (`pb`), and
+//! [`ErrorCode`], the one table that maps an error to its gRPC code, HTTP status and SCIM
+//! `scimType`. This crate owns the wire contract and must never depend on the core
+//! (`roster-services`) or the facade (`roster-scim`): both depend on it.
+
+pub mod error;
+
+pub use error::{ErrorCode, error_detail, status};
+
+/// Generated code for the `roster.v1` package.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("roster.v1");
+}
+
+/// The encoded `FileDescriptorSet` of every `.proto` in `proto/`, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/roster_descriptor.bin"));
+
+/// Every scope a token can carry.
+pub mod scopes {
+    /// Read users and groups.
+    pub const SCIM_READ: &str = "scim:read";
+    /// Create, change and delete users and groups.
+    pub const SCIM_WRITE: &str = "scim:write";
+    /// Manage the organization's tokens; implies both SCIM scopes in its own organization.
+    pub const ADMIN: &str = "admin";
+    /// Create and list organizations (held by the bootstrap token).
+    pub const SYSTEM: &str = "system";
+    /// All scopes, in a stable order.
+    pub const ALL: [&str; 4] = [SCIM_READ, SCIM_WRITE, ADMIN, SYSTEM];
+}
+
+/// The prefix of every token secret, so secret scanners can find leaked ones.
+pub const TOKEN_PREFIX: &str = "roster_";

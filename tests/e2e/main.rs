@@ -1,0 +1,13 @@
+//! End-to-end tests: each starts a real rosterd (in this process, on port 0) on a fresh database —
+//! a SQLite file by default, a new PostgreSQL database when `ROSTER_TEST_DATABASE_URL` is set —
+//! and speaks gRPC (and HTTP) to it over real sockets. Logs only when `TEST_LOG` is set.
+
+mod harness;
+
+mod bootstrap;
+mod cli;
+mod durability;
+mod groups;
+mod isolation;
+mod tokens;
+mod users;
