@@ -60,6 +60,10 @@ pub struct Args {
     /// With `--role facade`: the core's gRPC URL.
     #[arg(long, env = "ROSTER_CORE_URL")]
     pub core: Option<String>,
+    /// Public origin of the HTTP side (`https://scim.example.com`), used in SCIM `meta.location`;
+    /// default: `http://` plus the request's Host header.
+    #[arg(long, env = "ROSTER_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Largest gRPC request message, in bytes (default 4 MiB).
     #[arg(long, env = "ROSTER_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -83,6 +87,7 @@ pub struct FileConfig {
     log_format: Option<LogFormat>,
     role: Option<Role>,
     core: Option<String>,
+    public_url: Option<String>,
     max_message_bytes: Option<usize>,
     sqlite_synchronous: Option<String>,
     max_connections: Option<u32>,
@@ -105,6 +110,8 @@ pub struct Config {
     pub role: Role,
     /// Remote core URL for the facade role.
     pub core: Option<String>,
+    /// Public origin for SCIM locations.
+    pub public_url: Option<String>,
     /// Largest gRPC request message.
     pub max_message_bytes: usize,
     /// SQLite synchronous mode.
@@ -123,6 +130,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             role: Role::All,
             core: None,
+            public_url: None,
             max_message_bytes: 4 * 1024 * 1024,
             sqlite_synchronous: "normal".to_owned(),
             max_connections: None,
@@ -164,6 +172,7 @@ impl Config {
                 .unwrap_or(defaults.log_format),
             role: args.role.or(file.role).unwrap_or(defaults.role),
             core: args.core.or(file.core),
+            public_url: args.public_url.or(file.public_url),
             max_message_bytes: args
                 .max_message_bytes
                 .or(file.max_message_bytes)

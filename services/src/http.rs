@@ -16,14 +16,20 @@ struct HttpState {
     metrics: Arc<Metrics>,
 }
 
-/// The HTTP router; `store` is `None` in the facade role (readiness then means "serving").
-pub fn router(store: Option<Store>, metrics: Arc<Metrics>) -> Router {
+/// The HTTP router: the SCIM facade over `core` plus health and metrics; `store` is `None` in the
+/// facade role (readiness then means "serving").
+pub fn router(
+    store: Option<Store>,
+    metrics: Arc<Metrics>,
+    core: roster_scim::Core,
+    facade: roster_scim::FacadeConfig,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(HttpState { store, metrics })
-        .merge(roster_scim::router())
+        .merge(roster_scim::router(core, facade))
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {

@@ -62,6 +62,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut store = None;
     let mut grpc_addr = None;
     let mut bootstrap = None;
+    let facade_core;
 
     if config.role == Role::All {
         let options = StoreOptions {
@@ -79,6 +80,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .await
             .with_context(|| format!("while binding gRPC to {}", config.grpc_addr))?;
         grpc_addr = Some(listener.local_addr()?);
+        // The facade calls the core's own service implementations: no socket, no encoding.
+        facade_core = roster_scim::Core {
+            users: std::sync::Arc::new(UserApi(core.clone())),
+            groups: std::sync::Arc::new(GroupApi(core.clone())),
+            organizations: std::sync::Arc::new(OrganizationApi(core.clone())),
+        };
         tasks.push(tokio::spawn(serve_grpc(
             core,
             listener,
@@ -87,13 +94,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             stopped.clone(),
         )));
         store = Some(opened);
+    } else {
+        let url = config.core.clone().unwrap_or_default();
+        let channel = tonic::transport::Channel::from_shared(url.clone())
+            .with_context(|| format!("invalid --core URL {url}"))?
+            .connect_lazy();
+        facade_core = roster_scim::Core::remote(channel);
     }
+    let facade_config = roster_scim::FacadeConfig {
+        public_url: config.public_url.clone(),
+        ..Default::default()
+    };
 
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("while binding HTTP to {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
-    let router = crate::http::router(store.clone(), metrics.clone())
+    let router = crate::http::router(store.clone(), metrics.clone(), facade_core, facade_config)
         .layer(ObserveLayer::new(metrics, "http"));
     let mut http_stopped = stopped;
     tasks.push(tokio::spawn(async move {

@@ -127,11 +127,43 @@ fn route(protocol: &str, path: &str) -> String {
     };
     if known {
         path.to_owned()
-    } else if protocol == "http" && path.starts_with("/scim/") {
-        "/scim".to_owned()
+    } else if protocol == "http" && (path.starts_with("/scim/v2") || path.starts_with("/orgs/")) {
+        scim_route(path)
     } else {
         "other".to_owned()
     }
+}
+
+/// A SCIM path with ids and organization names replaced by placeholders
+/// (`/scim/v2/Users/{id}`), so labels stay few whatever the traffic.
+fn scim_route(path: &str) -> String {
+    const NAMES: [&str; 11] = [
+        "scim",
+        "v2",
+        "orgs",
+        "Users",
+        "Groups",
+        "Bulk",
+        ".search",
+        "Schemas",
+        "ResourceTypes",
+        "ServiceProviderConfig",
+        "openapi.json",
+    ];
+    let mut route = String::new();
+    let mut previous = "";
+    for segment in path.split('/').filter(|segment| !segment.is_empty()) {
+        route.push('/');
+        if previous == "orgs" {
+            route.push_str("{org}");
+        } else if let Some(name) = NAMES.iter().find(|name| name.eq_ignore_ascii_case(segment)) {
+            route.push_str(name);
+        } else {
+            route.push_str("{id}");
+        }
+        previous = segment;
+    }
+    route
 }
 
 impl<S, B, ResB> tower::Service<http::Request<B>> for Observe<S>
