@@ -15,6 +15,8 @@ pub enum ErrorCode {
     InvalidFilter,
     /// An attribute path is unknown: INVALID_ARGUMENT, 400 `invalidPath`.
     InvalidPath,
+    /// A pagination cursor is malformed: INVALID_ARGUMENT, 400 `invalidCursor` (RFC 9865).
+    InvalidCursor,
     /// A read-only attribute was written: INVALID_ARGUMENT, 400 `mutability`.
     Mutability,
     /// Too many results or operations: INVALID_ARGUMENT, 400 `tooMany`.
@@ -39,8 +41,9 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::InvalidValue,
+        Self::InvalidCursor,
         Self::InvalidSyntax,
         Self::InvalidFilter,
         Self::InvalidPath,
@@ -64,6 +67,7 @@ impl ErrorCode {
             | Self::InvalidSyntax
             | Self::InvalidFilter
             | Self::InvalidPath
+            | Self::InvalidCursor
             | Self::Mutability
             | Self::TooMany => Code::InvalidArgument,
             Self::Uniqueness => Code::AlreadyExists,
@@ -84,6 +88,7 @@ impl ErrorCode {
             | Self::InvalidSyntax
             | Self::InvalidFilter
             | Self::InvalidPath
+            | Self::InvalidCursor
             | Self::Mutability
             | Self::TooMany => 400,
             Self::Uniqueness => 409,
@@ -104,6 +109,7 @@ impl ErrorCode {
             Self::InvalidSyntax => Some("invalidSyntax"),
             Self::InvalidFilter => Some("invalidFilter"),
             Self::InvalidPath => Some("invalidPath"),
+            Self::InvalidCursor => Some("invalidCursor"),
             Self::Mutability => Some("mutability"),
             Self::TooMany => Some("tooMany"),
             Self::Uniqueness => Some("uniqueness"),

@@ -1363,6 +1363,7 @@ async fn list_groups_filters_sorts_and_pages() {
                     sort_by: Some(sort_by),
                     start_index,
                     count,
+                    cursor: None,
                 },
             )
             .await

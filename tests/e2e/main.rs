@@ -9,5 +9,6 @@ mod cli;
 mod durability;
 mod groups;
 mod isolation;
+mod paging;
 mod tokens;
 mod users;

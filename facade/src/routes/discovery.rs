@@ -122,6 +122,7 @@ pub async fn root_search(
             start_index,
             count: Some(count),
             include_groups: params.wants("groups"),
+            cursor: None,
         }))
         .await;
     let (user_total, user_page) = match users {
@@ -158,6 +159,7 @@ pub async fn root_search(
             sort_by,
             start_index: group_start,
             count: Some(group_count),
+            cursor: None,
         }))
         .await;
     let group_total = match groups {

@@ -2,10 +2,10 @@
 //! the member list), applied with the attribute changes in one core call.
 
 use super::{
-    ReadParams, created, if_match, if_none_match, json_body, no_content, not_modified, scim_json,
+    ReadParams, created, if_match, if_none_match, json_body, list_body, no_content, not_modified,
+    scim_json,
 };
 use crate::context::{BasePath, Ctx, Facade, scim_error};
-use crate::scim::discovery::list_response;
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::patch::{group_patch_changes, parse_patch_request};
 use crate::scim::projection::project;
@@ -81,6 +81,7 @@ async fn run_list(facade: &Facade, ctx: &Ctx, params: ReadParams) -> ScimResult<
         sort_by: params.sort()?,
         start_index,
         count: Some(count),
+        cursor: params.cursor.clone(),
     };
     let response = facade
         .core
@@ -99,11 +100,14 @@ async fn run_list(facade: &Facade, ctx: &Ctx, params: ReadParams) -> ScimResult<
         };
         resources.push(render(ctx, group, group_members.as_deref(), &params));
     }
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(resources, response.total_results, response.start_index),
-        None,
-    ))
+    let body = list_body(
+        resources,
+        response.total_results,
+        response.start_index,
+        params.cursor.is_some(),
+        &response.next_cursor,
+    );
+    Ok(scim_json(StatusCode::OK, &body, None))
 }
 
 /// GET /Groups.

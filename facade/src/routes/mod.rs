@@ -134,6 +134,24 @@ async fn method_not_allowed() -> ScimError {
     )
 }
 
+/// A ListResponse; with cursor paging (RFC 9865) it carries `nextCursor` instead of `startIndex`.
+pub fn list_body(
+    resources: Vec<serde_json::Value>,
+    total: i64,
+    start_index: i64,
+    cursor_mode: bool,
+    next_cursor: &str,
+) -> serde_json::Value {
+    let mut body = crate::scim::discovery::list_response(resources, total, start_index);
+    if cursor_mode && let Some(object) = body.as_object_mut() {
+        object.remove("startIndex");
+        if !next_cursor.is_empty() {
+            object.insert("nextCursor".to_owned(), next_cursor.into());
+        }
+    }
+    body
+}
+
 /// A SCIM JSON response, with an ETag when the resource has a version.
 pub fn scim_json(status: StatusCode, body: &serde_json::Value, version: Option<i64>) -> Response {
     let mut response = (status, body.to_string()).into_response();
@@ -259,6 +277,8 @@ pub struct ReadParams {
     pub count: Option<i64>,
     pub attributes: Vec<AttrPath>,
     pub excluded: Vec<AttrPath>,
+    /// RFC 9865 cursor paging: `Some("")` asks for the first page.
+    pub cursor: Option<String>,
 }
 
 fn attribute_list(value: &str) -> ScimResult<Vec<AttrPath>> {
@@ -290,6 +310,7 @@ impl ReadParams {
                 "count" => params.count = Some(integer("count", value)?),
                 "attributes" => params.attributes = attribute_list(value)?,
                 "excludedattributes" => params.excluded = attribute_list(value)?,
+                "cursor" => params.cursor = Some(value.clone()),
                 _ => {}
             }
         }
@@ -341,6 +362,7 @@ impl ReadParams {
                 "count" => params.count = Some(number()?),
                 "attributes" => params.attributes = list()?,
                 "excludedattributes" => params.excluded = list()?,
+                "cursor" => params.cursor = Some(text()?),
                 _ => {}
             }
         }

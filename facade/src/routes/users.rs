@@ -2,10 +2,10 @@
 //! version) and renders. No rule is checked here.
 
 use super::{
-    ReadParams, created, if_match, if_none_match, json_body, no_content, not_modified, scim_json,
+    ReadParams, created, if_match, if_none_match, json_body, list_body, no_content, not_modified,
+    scim_json,
 };
 use crate::context::{BasePath, Ctx, Facade, scim_error};
-use crate::scim::discovery::list_response;
 use crate::scim::error::{ScimError, ScimResult};
 use crate::scim::patch::{apply_user_patch, parse_patch_request};
 use crate::scim::projection::project;
@@ -43,6 +43,7 @@ async fn run_list(facade: &Facade, ctx: &Ctx, params: ReadParams) -> ScimResult<
         start_index,
         count: Some(count),
         include_groups: params.wants("groups"),
+        cursor: params.cursor.clone(),
     };
     let response = facade
         .core
@@ -56,11 +57,14 @@ async fn run_list(facade: &Facade, ctx: &Ctx, params: ReadParams) -> ScimResult<
         .iter()
         .map(|user| render(ctx, user, &params))
         .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(resources, response.total_results, response.start_index),
-        None,
-    ))
+    let body = list_body(
+        resources,
+        response.total_results,
+        response.start_index,
+        params.cursor.is_some(),
+        &response.next_cursor,
+    );
+    Ok(scim_json(StatusCode::OK, &body, None))
 }
 
 /// GET /Users.

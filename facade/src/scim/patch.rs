@@ -644,6 +644,11 @@ fn apply_extension(
         }
         (_, Some(Value::Object(entries))) => {
             for (key, item) in entries {
+                // An extension object serialized with its own `"schemas": [urn]` (scim2-models
+                // does this): the URN is already the path, nothing to apply.
+                if key.eq_ignore_ascii_case("schemas") && names_only(item, urn) {
+                    continue;
+                }
                 let mut raw = RawPath::from_key(key);
                 if raw.attribute.contains(':') {
                     return Err(ScimError::invalid_path(format!(
@@ -663,6 +668,16 @@ fn apply_extension(
             excerpt(urn)
         ))),
     }
+}
+
+/// Whether `value` is an array of strings each naming `urn` (case-insensitively).
+fn names_only(value: &Value, urn: &str) -> bool {
+    value.as_array().is_some_and(|items| {
+        items.iter().all(|item| {
+            item.as_str()
+                .is_some_and(|item| item.eq_ignore_ascii_case(urn))
+        })
+    })
 }
 
 /// The object holding an attribute: the resource, or an extension object (created, and listed in
@@ -3026,6 +3041,28 @@ mod tests {
         apply_user_patch(&mut resource, &request).unwrap();
         assert_eq!(resource[ENT], json!({"manager": {"value": "m-1"}}));
         assert_eq!(resource["schemas"], json!([USER_SCHEMA, ENT]));
+    }
+
+    #[test]
+    fn whole_extension_value_may_carry_its_own_schemas() {
+        for op in [Op::Add, Op::Replace] {
+            let resource = patched(vec![operation(
+                op,
+                Some(path(ENT)),
+                Some(json!({"schemas": [ENT], "department": "Sales"})),
+            )]);
+            assert_eq!(resource[ENT]["department"], json!("Sales"));
+            assert!(resource[ENT].get("schemas").is_none());
+        }
+        // Any other `schemas` inside the extension object is still refused.
+        assert_scim_type(
+            &patch_error(vec![operation(
+                Op::Add,
+                Some(path(ENT)),
+                Some(json!({"schemas": [USER_SCHEMA], "department": "Sales"})),
+            )]),
+            "invalidPath",
+        );
     }
 
     #[test]

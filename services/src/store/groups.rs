@@ -5,7 +5,7 @@
 use super::entities::{group_members as gm, groups};
 use super::filter::Resource;
 use super::sql::Sql;
-use super::{Store, WriteTxn, expect_one, timestamp};
+use super::{ListQuery, Store, WriteTxn, expect_one, timestamp};
 use crate::domain::validate::{self, MAX_SHORT};
 use crate::error::{CoreError, CoreResult};
 use roster::pb::{self, MemberType, group_change::Change};
@@ -128,24 +128,29 @@ impl Store {
         org_id: &str,
         request: &pb::ListGroupsRequest,
     ) -> CoreResult<pb::ListGroupsResponse> {
-        let (total, offset, rows) = self
+        let page = self
             .list_page(
                 Resource::Group,
                 org_id,
-                request.filter.as_ref(),
-                request.sort_by.as_ref(),
-                request.start_index,
-                request.count,
+                ListQuery {
+                    filter: request.filter.as_ref(),
+                    sort_by: request.sort_by.as_ref(),
+                    start_index: request.start_index,
+                    count: request.count,
+                    cursor: request.cursor.as_deref(),
+                },
             )
             .await?;
+        let rows = page.rows;
         let mut groups_page = Vec::with_capacity(rows.len());
         for row in rows {
             groups_page.push(to_pb(groups::Model::from_query_result(&row, "")?));
         }
         Ok(pb::ListGroupsResponse {
             groups: groups_page,
-            total_results: total,
-            start_index: offset,
+            total_results: page.total,
+            start_index: page.start_index,
+            next_cursor: page.next_cursor,
         })
     }
 

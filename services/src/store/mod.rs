@@ -211,56 +211,135 @@ impl Store {
     }
 }
 
+/// What a list call asks for.
+pub(crate) struct ListQuery<'a> {
+    pub filter: Option<&'a pb::Filter>,
+    pub sort_by: Option<&'a pb::SortBy>,
+    pub start_index: i64,
+    pub count: Option<i32>,
+    /// `Some` for cursor paging (RFC 9865): empty for the first page.
+    pub cursor: Option<&'a str>,
+}
+
+/// One page of rows.
+pub(crate) struct ListPage {
+    pub total: i64,
+    pub start_index: i64,
+    pub rows: Vec<QueryResult>,
+    pub next_cursor: String,
+}
+
+/// A cursor names the last row of a page by its creation instant and id, hex-encoded so clients
+/// treat it as opaque.
+fn encode_cursor(created_at: i64, id: &str) -> String {
+    hex::encode(format!("{created_at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> CoreResult<(i64, String)> {
+    let invalid = || {
+        CoreError::new(
+            roster::ErrorCode::InvalidCursor,
+            "cursor",
+            "cursor is not one this server issued",
+        )
+    };
+    let text = hex::decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(invalid)?;
+    let (created_at, id) = text.split_once(':').ok_or_else(invalid)?;
+    let created_at = created_at.parse::<i64>().map_err(|_| invalid())?;
+    let id = crate::domain::validate::id("cursor", id).map_err(|_| invalid())?;
+    Ok((created_at, id))
+}
+
 impl Store {
-    /// A filtered, sorted page of users (`u`) or groups (`g`) of one organization, with the total
-    /// and the offset used. The statement is built (and so the filter and sort key validated)
-    /// before anything runs.
+    /// A filtered page of users (`u`) or groups (`g`) of one organization, by index (sorted,
+    /// offset) or by cursor (creation order, keyset), with the total. The statement is built (and
+    /// so the filter and sort key validated) before anything runs.
     async fn list_page(
         &self,
         resource: Resource,
         org_id: &str,
-        filter: Option<&pb::Filter>,
-        sort_by: Option<&pb::SortBy>,
-        start_index: i64,
-        count: Option<i32>,
-    ) -> CoreResult<(i64, i64, Vec<QueryResult>)> {
-        let (offset, limit) = page(start_index, count)?;
-        let (columns, from) = match resource {
-            Resource::User => ("SELECT u.* FROM ", "users u WHERE u.org_id = "),
-            Resource::Group => ("SELECT g.* FROM ", "groups g WHERE g.org_id = "),
+        query: ListQuery<'_>,
+    ) -> CoreResult<ListPage> {
+        let (offset, limit) = page(query.start_index, query.count)?;
+        let (columns, from, alias) = match resource {
+            Resource::User => ("SELECT u.* FROM ", "users u WHERE u.org_id = ", "u"),
+            Resource::Group => ("SELECT g.* FROM ", "groups g WHERE g.org_id = ", "g"),
+        };
+        let after = match query.cursor {
+            Some(_) if query.sort_by.is_some() => {
+                return Err(CoreError::invalid(
+                    "cursor",
+                    "cursor paging follows creation order; drop sort_by",
+                ));
+            }
+            Some("") | None => None,
+            Some(cursor) => Some(decode_cursor(cursor)?),
         };
         let mut select = Sql::new(self.backend);
         select.push(columns).push(from).bind(org_id);
         let mut compiler = FilterCompiler::new(resource, org_id);
-        if let Some(filter) = filter {
+        if let Some(filter) = query.filter {
             select.push(" AND ");
             compiler.compile(&mut select, filter)?;
         }
-        compiler.order_by(&mut select, sort_by)?;
-        select
-            .push(" LIMIT ")
-            .bind(limit as i64)
-            .push(" OFFSET ")
-            .bind(offset as i64);
+        if let Some((created_at, id)) = &after {
+            select
+                .push(&format!(" AND ({alias}.created_at > "))
+                .bind(*created_at)
+                .push(&format!(" OR ({alias}.created_at = "))
+                .bind(*created_at)
+                .push(&format!(" AND {alias}.id > "))
+                .bind(id.as_str())
+                .push("))");
+        }
+        compiler.order_by(&mut select, query.sort_by)?;
+        let cursor_mode = query.cursor.is_some();
+        if cursor_mode {
+            // One row more than the page tells whether there is a next page.
+            select.push(" LIMIT ").bind(limit as i64 + 1);
+        } else {
+            select
+                .push(" LIMIT ")
+                .bind(limit as i64)
+                .push(" OFFSET ")
+                .bind(offset as i64);
+        }
 
-        // The page first: when it is not full, it is the last one and its length gives the total
-        // without a COUNT (a lookup by userName is then one indexed query).
-        let rows = if limit > 0 {
+        let mut rows = if limit > 0 {
             self.conn().query_all_raw(select.build()).await?
         } else {
             Vec::new()
         };
-        let page_settles_total =
-            limit > 0 && (rows.len() as u64) < limit && (!rows.is_empty() || offset == 0);
-        let total = if page_settles_total {
-            (offset + rows.len() as u64) as i64
+        let mut next_cursor = String::new();
+        if cursor_mode && rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            if let Some(last) = rows.last() {
+                next_cursor = encode_cursor(
+                    last.try_get("", "created_at")?,
+                    &last.try_get::<String>("", "id")?,
+                );
+            }
+        }
+        // When the page is not full it is the last one, and its length gives the total without a
+        // COUNT (a lookup by userName is then one indexed query).
+        let short_page = limit > 0 && (rows.len() as u64) < limit;
+        let settled_total = if cursor_mode {
+            (after.is_none() && next_cursor.is_empty() && limit > 0).then_some(rows.len() as u64)
+        } else {
+            (short_page && (!rows.is_empty() || offset == 0)).then_some(offset + rows.len() as u64)
+        };
+        let total = if let Some(total) = settled_total {
+            total as i64
         } else {
             let mut count_sql = Sql::new(self.backend);
             count_sql
                 .push("SELECT COUNT(*) AS total FROM ")
                 .push(from)
                 .bind(org_id);
-            if let Some(filter) = filter {
+            if let Some(filter) = query.filter {
                 count_sql.push(" AND ");
                 FilterCompiler::new(resource, org_id).compile(&mut count_sql, filter)?;
             }
@@ -271,7 +350,13 @@ impl Store {
                 .transpose()?
                 .unwrap_or(0)
         };
-        Ok((total, offset as i64 + 1, rows))
+        let start_index = if cursor_mode { 0 } else { offset as i64 + 1 };
+        Ok(ListPage {
+            total,
+            start_index,
+            rows,
+            next_cursor,
+        })
     }
 }
 

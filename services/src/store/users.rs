@@ -3,7 +3,7 @@
 
 use super::entities::{user_emails, users};
 use super::filter::Resource;
-use super::{Store, expect_one, timestamp};
+use super::{ListQuery, Store, expect_one, timestamp};
 use crate::domain::validate;
 use crate::error::{CoreError, CoreResult};
 use roster::pb;
@@ -160,16 +160,20 @@ impl Store {
         org_id: &str,
         request: &pb::ListUsersRequest,
     ) -> CoreResult<pb::ListUsersResponse> {
-        let (total, offset, rows) = self
+        let page = self
             .list_page(
                 Resource::User,
                 org_id,
-                request.filter.as_ref(),
-                request.sort_by.as_ref(),
-                request.start_index,
-                request.count,
+                ListQuery {
+                    filter: request.filter.as_ref(),
+                    sort_by: request.sort_by.as_ref(),
+                    start_index: request.start_index,
+                    count: request.count,
+                    cursor: request.cursor.as_deref(),
+                },
             )
             .await?;
+        let rows = page.rows;
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
             let mut user = to_pb(users::Model::from_query_result(&row, "")?)?;
@@ -180,8 +184,9 @@ impl Store {
         }
         Ok(pb::ListUsersResponse {
             users,
-            total_results: total,
-            start_index: offset,
+            total_results: page.total,
+            start_index: page.start_index,
+            next_cursor: page.next_cursor,
         })
     }
 
