@@ -60,6 +60,7 @@ impl UserService for Mock {
             users: vec![user],
             total_results: 1,
             start_index: 1,
+            next_cursor: String::new(),
         }))
     }
 

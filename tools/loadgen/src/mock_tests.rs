@@ -138,6 +138,7 @@ impl UserService for Mock {
                 .take(count as usize)
                 .collect(),
             start_index: start,
+            next_cursor: String::new(),
         }))
     }
 
