@@ -529,6 +529,13 @@ fn core_user_attribute(name: &str) -> ScimResult<&'static Attribute> {
     if name.eq_ignore_ascii_case("schemas") {
         return Err(ScimError::mutability("schemas cannot be changed by PATCH"));
     }
+    // Roster never stores a password, so a provisioning client cannot set one (Okta's password
+    // sync sends a path-less replace of `password`): say so rather than "unknown attribute".
+    if name.eq_ignore_ascii_case("password") {
+        return Err(ScimError::mutability(
+            "password is never accepted: Roster stores no passwords (sign-in belongs to the identity provider)",
+        ));
+    }
     schema::find(&USER_SCHEMAS, None, name)
         .map(|(_, def)| def)
         .ok_or_else(|| ScimError::invalid_path(format!("unknown attribute \"{}\"", excerpt(name))))
@@ -2234,6 +2241,23 @@ mod tests {
     }
 
     // ----- users: booleans and path-less values -----
+
+    #[test]
+    fn okta_password_sync_is_refused_as_mutability() {
+        let mut resource = user();
+        let error = apply_user_patch(
+            &mut resource,
+            &request(vec![operation(
+                Op::Replace,
+                None,
+                Some(json!({"password": "t1meMa$heen"})),
+            )]),
+        )
+        .unwrap_err();
+        assert_eq!(error.scim_type, Some("mutability"));
+        assert!(error.detail.contains("password"));
+        assert!(!error.detail.contains("t1meMa$heen"));
+    }
 
     #[test]
     fn okta_deactivate_and_reactivate() {

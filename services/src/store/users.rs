@@ -176,11 +176,14 @@ impl Store {
         let rows = page.rows;
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
-            let mut user = to_pb(users::Model::from_query_result(&row, "")?)?;
-            if request.include_groups {
-                user.groups = self.groups_of(org_id, &user.id).await?;
+            users.push(to_pb(users::Model::from_query_result(&row, "")?)?);
+        }
+        if request.include_groups && !users.is_empty() {
+            let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
+            let mut groups = self.groups_of_many(org_id, &ids).await?;
+            for user in &mut users {
+                user.groups = groups.remove(&user.id).unwrap_or_default();
             }
-            users.push(user);
         }
         Ok(pb::ListUsersResponse {
             users,
