@@ -21,6 +21,8 @@ use roster::ErrorCode;
 use roster::pb::{self, group_change::Change};
 
 const SCHEMAS: &[&Schema] = &[&GROUP];
+/// Largest group whose members a PATCH response lists without being asked.
+const PATCH_RESPONSE_MEMBERS: i32 = 100;
 /// Members fetched per core call when a response lists them.
 const MEMBER_PAGE: i32 = 1000;
 
@@ -262,8 +264,9 @@ pub async fn replace(
     respond(&facade, &ctx, group, &params, StatusCode::OK).await
 }
 
-/// PATCH /Groups/{id}. The response omits `members` unless `attributes` asks for them, so a
-/// change to a large group costs what it changes, not the size of the group.
+/// PATCH /Groups/{id}. The response lists `members` when `attributes` asks for them or the group
+/// has at most 100 members; a larger group comes back without them, so a change to it costs what
+/// it changes, not the size of the group.
 pub async fn patch(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
@@ -282,13 +285,32 @@ pub async fn patch(
         .attributes
         .iter()
         .any(|path| path.attribute.eq_ignore_ascii_case("members"));
-    if !members_requested {
+    if members_requested || !params.wants("members") {
+        return respond(&facade, &ctx, group, &params, StatusCode::OK).await;
+    }
+    // By default the response carries the members only while the group is small: one bounded
+    // page tells, so a change to a large group still costs what it changes.
+    let request = pb::ListGroupMembersRequest {
+        group_id: group.id.clone(),
+        page_size: PATCH_RESPONSE_MEMBERS,
+        page_token: String::new(),
+    };
+    let page = facade
+        .core
+        .groups
+        .list_group_members(ctx.request(request))
+        .await
+        .map_err(not_found_for_bad_id)?
+        .into_inner();
+    let shown = page.next_page_token.is_empty().then_some(page.members);
+    if shown.is_none() {
         params.excluded.push(crate::scim::path::AttrPath {
             attribute: "members".into(),
             ..Default::default()
         });
     }
-    respond(&facade, &ctx, group, &params, StatusCode::OK).await
+    let body = render(&ctx, &group, shown.as_deref(), &params);
+    Ok(scim_json(StatusCode::OK, &body, version(&group)))
 }
 
 /// DELETE /Groups/{id}.

@@ -239,6 +239,14 @@ pub async fn patch(
             ));
         }
         let mut representation = user_to_scim(&current, &ctx.base_url);
+        // `manager.$ref` is derived from `manager.value` when rendering; drop it so a PATCH of
+        // the value does not leave a stale reference that would contradict it.
+        if let Some(manager) = representation
+            .pointer_mut("/urn:ietf:params:scim:schemas:extension:enterprise:2.0:User/manager")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            manager.remove("$ref");
+        }
         apply_user_patch(&mut representation, &request)?;
         let mut user = user_from_scim(&representation)?;
         user.id = current.id.clone();

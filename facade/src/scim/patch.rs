@@ -188,6 +188,22 @@ pub fn apply_user_patch(resource: &mut Value, request: &PatchRequest) -> ScimRes
         ));
     }
     for operation in &request.operations {
+        if operation.op == Op::Remove
+            && let Some(path) = &operation.path
+            && path.attr.attribute.eq_ignore_ascii_case("active")
+            && path.attr.sub_attribute.is_none()
+            && path
+                .attr
+                .schema
+                .as_deref()
+                .is_none_or(|urn| urn.eq_ignore_ascii_case(USER_SCHEMA))
+        {
+            // An unassigned `active` would read as active: removing it must not quietly
+            // reactivate a deactivated user.
+            return Err(ScimError::mutability(
+                "active cannot be removed; replace it with false to deactivate the user",
+            ));
+        }
         apply_user_operation(resource, operation)?;
     }
     Ok(())
@@ -2243,6 +2259,17 @@ mod tests {
     // ----- users: booleans and path-less values -----
 
     #[test]
+    fn removing_active_is_refused_rather_than_reactivating() {
+        let mut resource = user();
+        let error = apply_user_patch(
+            &mut resource,
+            &request(vec![operation(Op::Remove, Some(path("active")), None)]),
+        )
+        .unwrap_err();
+        assert_eq!(error.scim_type, Some("mutability"));
+    }
+
+    #[test]
     fn okta_password_sync_is_refused_as_mutability() {
         let mut resource = user();
         let error = apply_user_patch(
@@ -3049,7 +3076,11 @@ mod tests {
             Some(path("manager")),
             Some(json!([{"$ref": "https://example.com/scim/v2/Users/m-5", "value": "m-5"}])),
         )]);
-        assert_eq!(resource[ENT]["manager"], json!({"value": "m-5"}));
+        // `$ref` is readWrite (RFC 7643 §8.7.1); conversion checks that it agrees with `value`.
+        assert_eq!(
+            resource[ENT]["manager"],
+            json!({"$ref": "https://example.com/scim/v2/Users/m-5", "value": "m-5"})
+        );
     }
 
     #[test]

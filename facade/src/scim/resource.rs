@@ -658,9 +658,17 @@ fn manager(value: Option<&Value>) -> ScimResult<Option<pb::Manager>> {
             ));
         }
     };
+    let by_ref = id_from_ref(get(object, "$ref"));
     let value = match string_value(get(object, "value"), &format!("{ATTRIBUTE}.value"))? {
-        Some(value) => Some(value),
-        None => id_from_ref(get(object, "$ref")),
+        Some(value) => {
+            if by_ref.as_ref().is_some_and(|by_ref| *by_ref != value) {
+                return Err(ScimError::invalid_value(
+                    "manager.value and manager.$ref name different users",
+                ));
+            }
+            Some(value)
+        }
+        None => by_ref,
     };
     let display_name = string_value(
         get(object, "displayName"),
@@ -1263,6 +1271,16 @@ mod tests {
                 value: Some("m".into()),
                 display_name: Some("Boss".into())
             })
+        );
+    }
+
+    #[test]
+    fn manager_value_and_ref_must_agree() {
+        let body = json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"manager": {
+            "value": "m1", "$ref": "https://h/scim/v2/Users/m2"}}});
+        assert_eq!(
+            user_from_scim(&body).unwrap_err().scim_type,
+            Some("invalidValue")
         );
     }
 

@@ -347,7 +347,13 @@ const MEMBER_SUBS: &[Attribute] = &[
         reference.mutability = Mutability::Immutable;
         reference
     },
-    read_only(display()),
+    {
+        // Returned on request (`attributes=members.display`): clients identify members by
+        // `value`, and leaving it out spares a join per member on large groups.
+        let mut display = read_only(display());
+        display.returned = Returned::Request;
+        display
+    },
     {
         let mut kind = typed("The type of the member.", &["User", "Group"]);
         kind.mutability = Mutability::Immutable;
@@ -359,11 +365,12 @@ const MANAGER_SUBS: &[Attribute] = &[
         "value",
         "The id of the SCIM resource representing the User's manager.",
     )),
-    read_only(reference(
+    // readWrite as in RFC 7643 §8.7.1: a client may name the manager by its URI instead of its id.
+    reference(
         "$ref",
         "The URI of the SCIM resource representing the User's manager.",
         &["User"],
-    )),
+    ),
     read_only(string(
         "displayName",
         "The displayName of the User's manager.",
