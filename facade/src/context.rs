@@ -101,6 +101,9 @@ pub fn scim_error(status: tonic::Status) -> ScimError {
         StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let detail = match code {
         ErrorCode::Internal => "internal error".to_owned(),
+        ErrorCode::VersionMismatch => {
+            "the resource has changed: If-Match does not name its current version".to_owned()
+        }
         ErrorCode::Unavailable => "service unavailable".to_owned(),
         _ if status.message().is_empty() => {
             http.canonical_reason().unwrap_or("error").to_lowercase()

@@ -10,5 +10,8 @@ mod durability;
 mod groups;
 mod isolation;
 mod paging;
+mod scim_client;
+mod scim_groups;
+mod scim_users;
 mod tokens;
 mod users;

@@ -161,10 +161,24 @@ pub async fn bulk(
         if let Some(bulk_id) = &operation.bulk_id {
             result["bulkId"] = bulk_id.clone().into();
         }
-        let mut path = Value::String(operation.path.clone());
+        // `bulkId:` may stand for a whole path segment (`/Users/bulkId:carol`) or for any string
+        // in the data (a member's `value`).
+        let mut segments: Vec<Value> = operation
+            .path
+            .split('/')
+            .map(|segment| Value::String(segment.to_owned()))
+            .collect();
         let mut data = operation.data.clone().unwrap_or(Value::Null);
-        if let Err(detail) = resolve(&mut path, &created).and_then(|_| resolve(&mut data, &created))
-        {
+        let resolved = segments
+            .iter_mut()
+            .try_for_each(|segment| resolve(segment, &created))
+            .and_then(|_| resolve(&mut data, &created));
+        let path = segments
+            .iter()
+            .map(|segment| segment.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("/");
+        if let Err(detail) = resolved {
             let error = ScimError::new(StatusCode::CONFLICT, Some("invalidValue"), detail);
             result["status"] = "409".into();
             result["response"] = error.body();
@@ -172,7 +186,7 @@ pub async fn bulk(
             errors += 1;
             continue;
         }
-        let uri = format!("{}{}", base.0, path.as_str().unwrap_or_default());
+        let uri = format!("{}{}", base.0, path);
         let mut request = Request::builder().method(operation.method.clone()).uri(uri);
         for name in [header::AUTHORIZATION, header::HOST, header::USER_AGENT] {
             if let Some(value) = headers.get(&name) {

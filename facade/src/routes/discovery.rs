@@ -1,5 +1,6 @@
 //! Discovery (RFC 7644 §4), the root `.search` and the OpenAPI description.
 
+use super::IdParam;
 use super::{ReadParams, json_body, scim_json};
 use crate::context::{BasePath, Ctx, Facade, scim_error};
 use crate::scim::discovery;
@@ -54,7 +55,7 @@ pub async fn resource_type(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> ScimResult<Response> {
     let ctx = ctx(&facade, &base, &headers);
     let body = discovery::resource_type(&ctx.base_url, &id)
@@ -83,7 +84,7 @@ pub async fn schema(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> ScimResult<Response> {
     let ctx = ctx(&facade, &base, &headers);
     let body = discovery::schema(&ctx.base_url, &id)

@@ -1,6 +1,7 @@
 //! `/Groups`: membership changes become delta calls on the core (never a read-modify-write of
 //! the member list), applied with the attribute changes in one core call.
 
+use super::IdParam;
 use super::{
     ReadParams, created, if_match, if_none_match, json_body, list_body, no_content, not_modified,
     scim_json,
@@ -186,7 +187,7 @@ pub async fn get(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> ScimResult<Response> {
     let ctx = Ctx::new(&headers, &base, &facade.config);
@@ -245,7 +246,7 @@ pub async fn replace(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult<Response> {
@@ -271,7 +272,7 @@ pub async fn patch(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult<Response> {
@@ -318,7 +319,7 @@ pub async fn delete(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> ScimResult<Response> {
     let ctx = Ctx::new(&headers, &base, &facade.config);
     let request = pb::DeleteGroupRequest {

@@ -152,6 +152,14 @@ pub fn list_body(
     body
 }
 
+/// The `{id}` of a resource route. Under `/orgs/{org}/scim/v2` the path also holds `org`, so
+/// handlers take this struct (which ignores other parameters) rather than a bare `Path<String>`.
+#[derive(Debug, serde::Deserialize)]
+pub struct IdParam {
+    /// The resource id from the URL.
+    pub id: String,
+}
+
 /// A SCIM JSON response, with an ETag when the resource has a version.
 pub fn scim_json(status: StatusCode, body: &serde_json::Value, version: Option<i64>) -> Response {
     let mut response = (status, body.to_string()).into_response();

@@ -1,6 +1,7 @@
 //! `/Users`: each handler parses, calls the core once (PATCH: read, apply, replace under the read
 //! version) and renders. No rule is checked here.
 
+use super::IdParam;
 use super::{
     ReadParams, created, if_match, if_none_match, json_body, list_body, no_content, not_modified,
     scim_json,
@@ -21,8 +22,10 @@ use roster::ErrorCode;
 use roster::pb::{self, get_user_request::Lookup};
 
 const SCHEMAS: &[&Schema] = &[&USER, &ENTERPRISE_USER];
-/// How often a PATCH without `If-Match` re-reads and re-applies after losing a race.
-const PATCH_ATTEMPTS: usize = 5;
+/// How often a PATCH without `If-Match` re-reads and re-applies after losing a race. Each lost
+/// race means another PATCH of the same user succeeded, so this bounds only pathological
+/// contention (64 writers at once on one user), not ordinary IdP bursts.
+const PATCH_ATTEMPTS: usize = 64;
 
 fn render(ctx: &Ctx, user: &pb::User, params: &ReadParams) -> serde_json::Value {
     let mut body = user_to_scim(user, &ctx.base_url);
@@ -142,7 +145,7 @@ pub async fn get(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> ScimResult<Response> {
     let ctx = Ctx::new(&headers, &base, &facade.config);
@@ -165,7 +168,7 @@ pub async fn replace(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult<Response> {
@@ -216,7 +219,7 @@ pub async fn patch(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
     Query(query): Query<Vec<(String, String)>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult<Response> {
@@ -266,7 +269,18 @@ pub async fn patch(
             Err(status)
                 if expected.is_none()
                     && attempt < PATCH_ATTEMPTS
-                    && roster::error_detail(&status).0 == ErrorCode::VersionMismatch => {}
+                    && roster::error_detail(&status).0 == ErrorCode::VersionMismatch =>
+            {
+                // Back off a little, more each time and never in lock-step with the winner.
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|elapsed| elapsed.subsec_nanos() % 1000)
+                        .unwrap_or(0),
+                );
+                let pause = (attempt as u64).min(10) * 500 + jitter;
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+            }
             Err(status) => return Err(scim_error(status)),
         }
     }
@@ -277,7 +291,7 @@ pub async fn delete(
     State(facade): State<Facade>,
     Extension(base): Extension<BasePath>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(IdParam { id }): Path<IdParam>,
 ) -> ScimResult<Response> {
     let ctx = Ctx::new(&headers, &base, &facade.config);
     let request = pb::DeleteUserRequest {

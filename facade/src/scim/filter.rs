@@ -732,8 +732,24 @@ impl<'a> Parser<'a> {
                 self.in_value = true;
                 let result = self.or_expr(inner);
                 self.in_value = false;
-                let (filter, height) = result?;
+                let (mut filter, mut height) = result?;
                 self.expect_close(Tok::RBracket, token.start)?;
+                // Entra matches with `emails[type eq "work"].value eq "x"`: a comparison on one
+                // sub-attribute of the same element, which is the value filter's `and`.
+                if let Some(Tok::Word(next)) = self.peek().map(|next| next.tok.clone())
+                    && let Some(sub) = next.strip_prefix('.')
+                {
+                    let at = self.here() + 1;
+                    self.in_value = true;
+                    let result = self.attr_expr(inner, sub, at);
+                    self.in_value = false;
+                    let (condition, condition_height) = result?;
+                    let node = Node::And(pb::FilterList {
+                        filters: vec![filter, condition],
+                    });
+                    height = height.max(condition_height) + 1;
+                    filter = Self::bounded(inner, pb::Filter { node: Some(node) }, height)?.0;
+                }
                 let node = Node::ValuePath(Box::new(pb::ValuePathFilter {
                     path: Some(path.to_pb()),
                     filter: Some(Box::new(filter)),
@@ -1377,10 +1393,9 @@ mod tests {
             "emails[type eq \"work\"] pr",
             "expected 'and', 'or' or the end of the filter at position 23",
         );
-        err_contains(
-            "emails[type eq \"work\"].value eq \"x\"",
-            "expected 'and', 'or' or the end of the filter at position 22",
-        );
+        // `emails[type eq "work"].value eq "x"` is accepted (Entra's match filter); a trailing
+        // sub-attribute without an operator is not.
+        err_contains("emails[type eq \"work\"].value", "expected an operator");
         err_contains("[type pr]", "unexpected '[' at position 0");
         err_contains("(emails[type pr)]", "mismatched bracket");
     }
@@ -1577,6 +1592,25 @@ mod tests {
 
     // ------------------------------------------------------------------------------------------
     // Errors and positions
+
+    #[test]
+    fn a_comparison_after_a_value_path_joins_its_filter() {
+        let filter = parse_filter(r#"emails[type eq "work"].value eq "user@contoso.com""#).unwrap();
+        let Some(Node::ValuePath(value_path)) = filter.node else {
+            panic!("value path expected")
+        };
+        assert_eq!(value_path.path.unwrap().attribute, "emails");
+        let Some(Node::And(list)) = value_path.filter.unwrap().node else {
+            panic!("and expected")
+        };
+        assert_eq!(list.filters.len(), 2);
+        let Some(Node::Compare(comparison)) = &list.filters[1].node else {
+            panic!("compare expected")
+        };
+        assert_eq!(comparison.path.as_ref().unwrap().attribute, "value");
+        assert!(parse_filter(r#"emails[type eq "work"].value"#).is_err());
+        assert!(parse_filter(r#"emails[type eq "work"].value pr and userName pr"#).is_ok());
+    }
 
     #[test]
     fn errors_name_the_problem_and_position() {

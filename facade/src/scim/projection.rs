@@ -578,9 +578,16 @@ mod tests {
     }
 
     #[test]
-    fn nothing_asked_changes_nothing() {
+    fn nothing_asked_changes_nothing_but_request_only_sub_attributes() {
         assert_eq!(projected(user(), USER_SCHEMAS, &[], &[]), user());
-        assert_eq!(projected(group(), GROUP_SCHEMAS, &[], &[]), group());
+        // members.display is `returned: request`: dropped unless asked for.
+        let mut expected = group();
+        for member in expected["members"].as_array_mut().unwrap() {
+            member.as_object_mut().unwrap().remove("display");
+        }
+        assert_eq!(projected(group(), GROUP_SCHEMAS, &[], &[]), expected);
+        let asked = projected(group(), GROUP_SCHEMAS, &[path("members.display")], &[]);
+        assert!(asked["members"][0].get("display").is_some());
     }
 
     #[test]
