@@ -19,11 +19,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// Every scope a token can carry.
 pub mod scopes {
-    /// Read users and groups.
+    /// Read users, groups, the role catalog and effective roles.
     pub const SCIM_READ: &str = "scim:read";
     /// Create, change and delete users and groups.
     pub const SCIM_WRITE: &str = "scim:write";
-    /// Manage the organization's tokens; implies both SCIM scopes in its own organization.
+    /// Manage the organization's tokens and roles; implies both SCIM scopes in its own
+    /// organization.
     pub const ADMIN: &str = "admin";
     /// Create and list organizations (held by the bootstrap token).
     pub const SYSTEM: &str = "system";

@@ -82,7 +82,7 @@ impl CoreError {
 /// Unique indexes by name (PostgreSQL reports the index) and by column list (SQLite reports the
 /// columns), with the request field each protects. The loser of a race gets the same answer as a
 /// plain duplicate because both come through here.
-const UNIQUE_CONSTRAINTS: [(&str, &str, &str, &str); 5] = [
+const UNIQUE_CONSTRAINTS: [(&str, &str, &str, &str); 8] = [
     (
         "uq_users_org_user_name",
         "users.user_name_key",
@@ -112,6 +112,25 @@ const UNIQUE_CONSTRAINTS: [(&str, &str, &str, &str); 5] = [
         "organizations.name",
         "name",
         "name is already taken by another organization",
+    ),
+    // Before `uq_roles_org_name`: SQLite's column list `roles.name_key` contains `roles.name`.
+    (
+        "uq_roles_org_name_key",
+        "roles.name_key",
+        "name",
+        "name differs from an existing role only in case or separators",
+    ),
+    (
+        "uq_roles_org_name",
+        "roles.name",
+        "name",
+        "a role with this name already exists",
+    ),
+    (
+        "uq_roles_org_rank",
+        "roles.rank",
+        "rank",
+        "rank is already held by another role in this organization",
     ),
 ];
 

@@ -3,13 +3,14 @@
 
 use crate::config::{Config, Role};
 use crate::domain::clock::Clock;
-use crate::grpc::{Core, GroupApi, OrganizationApi, TokenApi, UserApi};
+use crate::grpc::{Core, GroupApi, OrganizationApi, RoleApi, TokenApi, UserApi};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{Metrics, ObserveLayer};
 use anyhow::Context as _;
 use roster::pb;
 use roster::pb::group_service_server::GroupServiceServer;
 use roster::pb::organization_service_server::OrganizationServiceServer;
+use roster::pb::role_service_server::RoleServiceServer;
 use roster::pb::token_service_server::TokenServiceServer;
 use roster::pb::user_service_server::UserServiceServer;
 use std::net::SocketAddr;
@@ -145,6 +146,7 @@ async fn serve_grpc(
     health
         .set_serving::<OrganizationServiceServer<OrganizationApi>>()
         .await;
+    health.set_serving::<RoleServiceServer<RoleApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -171,7 +173,11 @@ async fn serve_grpc(
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            GroupServiceServer::new(GroupApi(core)).max_decoding_message_size(max_message_bytes),
+            GroupServiceServer::new(GroupApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            RoleServiceServer::new(RoleApi(core)).max_decoding_message_size(max_message_bytes),
         )
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

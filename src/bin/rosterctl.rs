@@ -1,5 +1,5 @@
 //! `rosterctl`, the command-line client of Roster's v1 gRPC API. It manages the caller's
-//! organization, API tokens, users and groups; every call authenticates with a bearer token
+//! organization, API tokens, users, groups and roles; every call authenticates with a bearer token
 //! (`--token` or `ROSTER_TOKEN`, never printed). Output is an aligned table, or one JSON object
 //! with `--json`. Failures print `error: ...` to stderr and exit with 1 (2 for usage errors).
 
@@ -17,6 +17,7 @@ use ctl::conn::{Connection, describe_error, parse_server_url};
 use ctl::group::GroupCommand;
 use ctl::org::OrgCommand;
 use ctl::output::Report;
+use ctl::role::RoleCommand;
 use ctl::token::TokenCommand;
 use ctl::user::UserCommand;
 
@@ -67,6 +68,9 @@ enum Command {
     /// Groups and their members.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Roles (user types): the catalog, assignments and effective roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -105,6 +109,7 @@ async fn run(command: Command, server: &str, token: &str) -> Result<Report> {
         Command::Token(command) => ctl::token::run(command, &conn).await,
         Command::User(command) => ctl::user::run(command, &conn).await,
         Command::Group(command) => ctl::group::run(command, &conn).await,
+        Command::Role(command) => ctl::role::run(command, &conn).await,
     }
 }
 
@@ -135,6 +140,21 @@ mod tests {
         assert!(cli.json);
         assert_eq!(cli.token.as_deref(), Some("t"));
         assert_eq!(cli.server, "http://h:1");
+    }
+
+    #[test]
+    fn role_assignments_take_a_role_or_clear() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["rosterctl", "--token", "t", "role"].iter().chain(args))
+        };
+        assert!(parse(&["assign-user", "u1", "FullMember"]).is_ok());
+        assert!(parse(&["assign-user", "u1", "--clear"]).is_ok());
+        assert!(parse(&["assign-user", "u1"]).is_err());
+        assert!(parse(&["assign-user", "u1", "Guest", "--clear"]).is_err());
+        assert!(parse(&["assign-group", "g1", "--clear"]).is_ok());
+        assert!(parse(&["define", "Owner", "--rank", "500", "--default"]).is_ok());
+        assert!(parse(&["define", "Owner"]).is_err());
+        assert!(parse(&["define", "Owner", "--rank", "0"]).is_err());
     }
 
     #[test]

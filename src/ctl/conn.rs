@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use roster::pb::group_service_client::GroupServiceClient;
 use roster::pb::organization_service_client::OrganizationServiceClient;
+use roster::pb::role_service_client::RoleServiceClient;
 use roster::pb::token_service_client::TokenServiceClient;
 use roster::pb::user_service_client::UserServiceClient;
 use tonic::metadata::AsciiMetadataValue;
@@ -84,6 +85,11 @@ impl Connection {
     /// The GroupService client.
     pub fn groups(&self) -> GroupServiceClient<Authenticated> {
         GroupServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// The RoleService client.
+    pub fn roles(&self) -> RoleServiceClient<Authenticated> {
+        RoleServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 }
 

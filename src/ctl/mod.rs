@@ -6,6 +6,7 @@ pub mod filter;
 pub mod group;
 pub mod org;
 pub mod output;
+pub mod role;
 pub mod token;
 pub mod user;
 

@@ -3,6 +3,7 @@
 use roster::pb;
 use roster::pb::group_service_client::GroupServiceClient;
 use roster::pb::organization_service_client::OrganizationServiceClient;
+use roster::pb::role_service_client::RoleServiceClient;
 use roster::pb::token_service_client::TokenServiceClient;
 use roster::pb::user_service_client::UserServiceClient;
 use roster_services::config::Config;
@@ -168,6 +169,10 @@ impl TestServer {
 
     pub fn tokens(&self, secret: &str) -> TokenServiceClient<Authed> {
         TokenServiceClient::with_interceptor(self.channel.clone(), Bearer(Some(secret.to_owned())))
+    }
+
+    pub fn roles(&self, secret: &str) -> RoleServiceClient<Authed> {
+        RoleServiceClient::with_interceptor(self.channel.clone(), Bearer(Some(secret.to_owned())))
     }
 
     pub fn orgs(&self, secret: &str) -> OrganizationServiceClient<Authed> {

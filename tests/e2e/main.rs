@@ -10,6 +10,7 @@ mod durability;
 mod groups;
 mod isolation;
 mod paging;
+mod roles;
 mod scim_client;
 mod scim_groups;
 mod scim_users;

@@ -1,7 +1,8 @@
-//! Rules that hold whatever the protocol: input validation (values become valid at the edge) and
-//! the API-token format. Never names tonic, axum or sea-orm types.
+//! Rules that hold whatever the protocol: input validation (values become valid at the edge), the
+//! API-token format and role precedence. Never names tonic, axum or sea-orm types.
 
 pub mod clock;
+pub mod role;
 pub mod token;
 pub mod user;
 pub mod validate;

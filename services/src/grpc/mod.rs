@@ -5,12 +5,14 @@
 mod auth;
 mod groups;
 mod organizations;
+mod roles;
 mod tokens;
 mod users;
 
 pub use auth::{Authenticator, Principal};
 pub use groups::GroupApi;
 pub use organizations::OrganizationApi;
+pub use roles::RoleApi;
 pub use tokens::TokenApi;
 pub use users::UserApi;
 

@@ -183,6 +183,8 @@ impl Store {
         // concurrent changes of one group queue and each sees the previous one's rows.
         self.bump_group(&txn, org_id, id, expected_version).await?;
         let mut skipped = Vec::new();
+        // Every id a membership change names, for the role recompute at the end.
+        let mut touched: Vec<String> = Vec::new();
         for change in changes {
             match change {
                 Change::SetDisplayName(name) => {
@@ -206,16 +208,14 @@ impl Store {
                         .await?;
                 }
                 Change::AddMembers(list) => {
+                    touched.extend(valid_ids(&list.members));
                     self.add_members(&txn, org_id, id, &list.members, &mut skipped)
                         .await?
                 }
                 Change::RemoveMembers(list) => {
-                    let ids: Vec<String> = list
-                        .members
-                        .iter()
-                        .filter_map(|member| validate::id("members", &member.value).ok())
-                        .collect();
+                    let ids: Vec<String> = valid_ids(&list.members).collect();
                     remove_members(&*txn, org_id, id, &ids).await?;
+                    touched.extend(ids);
                 }
                 Change::ReplaceMembers(list) => {
                     let current: HashSet<String> = self.member_ids(&*txn, org_id, id).await?;
@@ -226,16 +226,21 @@ impl Store {
                         .collect();
                     let gone: Vec<String> = current.difference(&wanted).cloned().collect();
                     remove_members(&*txn, org_id, id, &gone).await?;
+                    touched.extend(gone);
                     let new: Vec<pb::Member> = list
                         .members
                         .into_iter()
                         .filter(|member| !current.contains(&member.value.to_lowercase()))
                         .collect();
+                    touched.extend(valid_ids(&new));
                     self.add_members(&txn, org_id, id, &new, &mut skipped)
                         .await?;
                 }
             }
         }
+        // Effective roles of exactly the members touched (a no-op unless the group has a role).
+        self.roles_after_membership(&txn, org_id, id, &touched)
+            .await?;
         let row = groups::Entity::find_by_id(id.to_owned())
             .one(&*txn)
             .await?
@@ -265,11 +270,15 @@ impl Store {
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
         self.bump_group(&txn, org_id, id, expected_version).await?;
+        // Members that got a role from this group are recomputed once their membership is gone.
+        let role_members = self.members_with_group_role(&txn, org_id, id).await?;
         self.forget_member(&txn, org_id, id).await?;
         gm::Entity::delete_many()
             .filter(gm::Column::GroupId.eq(id))
             .filter(gm::Column::OrgId.eq(org_id))
             .exec(&*txn)
+            .await?;
+        self.roles_after_membership(&txn, org_id, id, &role_members)
             .await?;
         let result = groups::Entity::delete_many()
             .filter(groups::Column::Id.eq(id))
@@ -535,6 +544,13 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The well-formed ids of `members`, normalised as stored.
+fn valid_ids(members: &[pb::Member]) -> impl Iterator<Item = String> + '_ {
+    members
+        .iter()
+        .filter_map(|member| validate::id("members", &member.value).ok())
 }
 
 /// The subset of `ids` that are rows of `table` in the organization.

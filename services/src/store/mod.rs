@@ -9,6 +9,7 @@ mod entities;
 pub mod filter;
 mod groups;
 mod organizations;
+mod roles;
 mod sql;
 mod tokens;
 mod users;

@@ -17,7 +17,8 @@ fn to_pb(row: org::Model) -> pb::Organization {
 }
 
 impl Store {
-    /// Creates an organization inside `txn` (the caller also mints its first token there).
+    /// Creates an organization inside `txn` (the caller also mints its first token there), with
+    /// the default role catalog.
     pub async fn create_organization(
         &self,
         txn: &WriteTxn,
@@ -32,6 +33,7 @@ impl Store {
         }
         .insert(&**txn)
         .await?;
+        self.seed_roles(txn, &row.id).await?;
         Ok(to_pb(row))
     }
 

@@ -122,6 +122,7 @@ impl Store {
         check_manager(&*txn, org_id, &user).await?;
         let row = row.insert(&*txn).await?;
         insert_emails(&*txn, org_id, &id, &user.emails).await?;
+        self.roles_for_new_user(&txn, org_id, &id, &user).await?;
         txn.commit().await?;
         to_pb(row)
     }
@@ -215,6 +216,7 @@ impl Store {
             return Err(CoreError::version_mismatch(current.version));
         }
         check_manager(&*txn, org_id, &user).await?;
+        let previous = to_pb(current.clone())?;
         let now = self.clock.now_micros();
         let result = users::Entity::update_many()
             .col_expr(users::Column::UserName, user.user_name.clone().into())
@@ -250,6 +252,8 @@ impl Store {
             .exec(&*txn)
             .await?;
         insert_emails(&*txn, org_id, &current.id, &user.emails).await?;
+        self.roles_for_replaced_user(&txn, org_id, &previous, &user)
+            .await?;
         let row = users::Entity::find_by_id(current.id.clone())
             .one(&*txn)
             .await?
@@ -258,7 +262,7 @@ impl Store {
         to_pb(row)
     }
 
-    /// Deletes a user and every membership row naming it.
+    /// Deletes a user and every membership row naming it (its role row goes by cascade).
     pub async fn delete_user(
         &self,
         org_id: &str,
