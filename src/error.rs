@@ -35,13 +35,17 @@ pub enum ErrorCode {
     TooLarge,
     /// The server failed; details are logged, not returned: INTERNAL, 500.
     Internal,
-    /// The server cannot serve now (for example shutting down): UNAVAILABLE, 503.
+    /// The server cannot serve now (for example shutting down, or a DNS resolver it needs does
+    /// not answer): UNAVAILABLE, 503.
     Unavailable,
+    /// The request is well formed but the state it needs does not hold (a domain's challenge TXT
+    /// record is missing or holds another value): FAILED_PRECONDITION, 400 `failedPrecondition`.
+    FailedPrecondition,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::InvalidValue,
         Self::InvalidCursor,
         Self::InvalidSyntax,
@@ -57,6 +61,7 @@ impl ErrorCode {
         Self::TooLarge,
         Self::Internal,
         Self::Unavailable,
+        Self::FailedPrecondition,
     ];
 
     /// The gRPC status code.
@@ -78,6 +83,7 @@ impl ErrorCode {
             Self::TooLarge => Code::ResourceExhausted,
             Self::Internal => Code::Internal,
             Self::Unavailable => Code::Unavailable,
+            Self::FailedPrecondition => Code::FailedPrecondition,
         }
     }
 
@@ -90,7 +96,8 @@ impl ErrorCode {
             | Self::InvalidPath
             | Self::InvalidCursor
             | Self::Mutability
-            | Self::TooMany => 400,
+            | Self::TooMany
+            | Self::FailedPrecondition => 400,
             Self::Uniqueness => 409,
             Self::VersionMismatch => 412,
             Self::NotFound => 404,
@@ -127,6 +134,7 @@ impl ErrorCode {
             Self::TooLarge => "tooLarge",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::FailedPrecondition => "failedPrecondition",
             other => other.scim_type().unwrap_or("internal"),
         }
     }

@@ -7,6 +7,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_core_tables;
 mod m20261204_000001_create_roles;
+mod m20261211_000001_create_audit_events;
+mod m20261211_000002_create_domains;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +19,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_core_tables::Migration),
             Box::new(m20261204_000001_create_roles::Migration),
+            Box::new(m20261211_000001_create_audit_events::Migration),
+            Box::new(m20261211_000002_create_domains::Migration),
         ]
     }
 }

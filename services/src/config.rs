@@ -74,6 +74,10 @@ pub struct Args {
     /// Most database connections in the pool (default 4 on SQLite, 16 on PostgreSQL).
     #[arg(long, env = "ROSTER_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
+    /// DNS resolver for domain verification, `IP:PORT` (default: the nameservers of
+    /// /etc/resolv.conf).
+    #[arg(long, env = "ROSTER_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 /// The same settings read from a TOML file.
@@ -91,6 +95,7 @@ pub struct FileConfig {
     max_message_bytes: Option<usize>,
     sqlite_synchronous: Option<String>,
     max_connections: Option<u32>,
+    dns_resolver: Option<SocketAddr>,
 }
 
 /// The resolved configuration.
@@ -118,6 +123,8 @@ pub struct Config {
     pub sqlite_synchronous: String,
     /// Pool size (`None`: the backend's default).
     pub max_connections: Option<u32>,
+    /// The DNS resolver domain verification asks (`None`: the nameservers of /etc/resolv.conf).
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -134,6 +141,7 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             sqlite_synchronous: "normal".to_owned(),
             max_connections: None,
+            dns_resolver: None,
         }
     }
 }
@@ -182,6 +190,7 @@ impl Config {
                 .or(file.sqlite_synchronous)
                 .unwrap_or(defaults.sqlite_synchronous),
             max_connections: args.max_connections.or(file.max_connections),
+            dns_resolver: args.dns_resolver.or(file.dns_resolver),
         };
         if config.role == Role::Facade && config.core.is_none() {
             anyhow::bail!("--role facade needs --core URL (the core's gRPC address)");
@@ -215,6 +224,18 @@ mod tests {
         assert_eq!(config.database_url, "sqlite://file.db");
         assert_eq!(config.http_addr.port(), 7777);
         assert_eq!(config.grpc_addr.port(), 50051);
+    }
+
+    #[test]
+    fn the_dns_resolver_comes_from_the_flag_or_the_file() {
+        let args = Args::parse_from(["rosterd", "--dns-resolver", "127.0.0.1:5353"]);
+        assert_eq!(
+            Config::load(args).unwrap().dns_resolver,
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        let file = toml::from_str::<FileConfig>("dns_resolver = \"10.0.0.2:53\"").unwrap();
+        assert_eq!(file.dns_resolver, Some("10.0.0.2:53".parse().unwrap()));
+        assert!(Args::try_parse_from(["rosterd", "--dns-resolver", "10.0.0.2"]).is_err());
     }
 
     #[test]

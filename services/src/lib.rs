@@ -3,6 +3,7 @@
 //! mounts the SCIM facade (`roster-scim`) in-process; nothing depends on it but binaries and tests.
 
 pub mod config;
+pub mod dns;
 pub mod domain;
 pub mod error;
 pub mod grpc;

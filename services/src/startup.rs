@@ -3,11 +3,14 @@
 
 use crate::config::{Config, Role};
 use crate::domain::clock::Clock;
-use crate::grpc::{Core, GroupApi, OrganizationApi, RoleApi, TokenApi, UserApi};
+use crate::grpc::DomainApi;
+use crate::grpc::{AuditApi, Core, GroupApi, OrganizationApi, RoleApi, TokenApi, UserApi};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{Metrics, ObserveLayer};
 use anyhow::Context as _;
 use roster::pb;
+use roster::pb::audit_service_server::AuditServiceServer;
+use roster::pb::domain_service_server::DomainServiceServer;
 use roster::pb::group_service_server::GroupServiceServer;
 use roster::pb::organization_service_server::OrganizationServiceServer;
 use roster::pb::role_service_server::RoleServiceServer;
@@ -93,6 +96,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             config.max_message_bytes,
             metrics.clone(),
             stopped.clone(),
+            crate::dns::TxtResolver::new(config.dns_resolver)?,
         )));
         store = Some(opened);
     } else {
@@ -138,15 +142,18 @@ async fn serve_grpc(
     max_message_bytes: usize,
     metrics: std::sync::Arc<Metrics>,
     mut stopped: watch::Receiver<bool>,
+    dns: crate::dns::TxtResolver,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<UserServiceServer<UserApi>>().await;
+    health.set_serving::<DomainServiceServer<DomainApi>>().await;
     health.set_serving::<GroupServiceServer<GroupApi>>().await;
     health.set_serving::<TokenServiceServer<TokenApi>>().await;
     health
         .set_serving::<OrganizationServiceServer<OrganizationApi>>()
         .await;
     health.set_serving::<RoleServiceServer<RoleApi>>().await;
+    health.set_serving::<AuditServiceServer<AuditApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -160,6 +167,10 @@ async fn serve_grpc(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
+        .add_service(
+            DomainServiceServer::new(DomainApi::new(core.clone(), dns))
+                .max_decoding_message_size(max_message_bytes),
+        )
         .add_service(
             OrganizationServiceServer::new(OrganizationApi(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
@@ -177,7 +188,11 @@ async fn serve_grpc(
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            RoleServiceServer::new(RoleApi(core)).max_decoding_message_size(max_message_bytes),
+            RoleServiceServer::new(RoleApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            AuditServiceServer::new(AuditApi(core)).max_decoding_message_size(max_message_bytes),
         )
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -200,6 +215,20 @@ async fn bootstrap_if_empty(core: &Core) -> anyhow::Result<Option<Bootstrap>> {
             .store
             .create_organization(&txn, "default", "Default organization")
             .await?;
+        // The bootstrap is rosterd itself acting in the new organization.
+        let actor = crate::domain::audit::Actor::service(&organization.id, "bootstrap");
+        let event = crate::store::Event {
+            operation: "organization.create",
+            target_kind: "organization",
+            target_id: &organization.id,
+        };
+        let mut changes = crate::domain::audit::Changes::new();
+        changes.set(
+            "name",
+            &serde_json::Value::Null,
+            &serde_json::Value::from("default"),
+        );
+        core.store.audit(&txn, &actor, event, &changes).await?;
         let scopes = [
             roster::scopes::ADMIN.to_owned(),
             roster::scopes::SYSTEM.to_owned(),
@@ -208,6 +237,7 @@ async fn bootstrap_if_empty(core: &Core) -> anyhow::Result<Option<Bootstrap>> {
             .store
             .create_token(
                 &txn,
+                &actor,
                 &organization.id,
                 "bootstrap",
                 &scopes,

@@ -181,8 +181,13 @@ where
         self.inner.poll_ready(context)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let id = request_id(request.headers());
+        // The handler sees the id this span logs (the caller's when valid, else a generated one):
+        // the audit log records it and the SCIM facade forwards it to the core.
+        if let Ok(value) = http::HeaderValue::from_str(&id) {
+            request.headers_mut().insert("x-request-id", value);
+        }
         let route = route(self.protocol, request.uri().path());
         let span = tracing::info_span!("request", request_id = %id, route = %route, token_id = tracing::field::Empty);
         let metrics = self.metrics.clone();

@@ -1,7 +1,8 @@
 //! `rosterctl`, the command-line client of Roster's v1 gRPC API. It manages the caller's
-//! organization, API tokens, users, groups and roles; every call authenticates with a bearer token
-//! (`--token` or `ROSTER_TOKEN`, never printed). Output is an aligned table, or one JSON object
-//! with `--json`. Failures print `error: ...` to stderr and exit with 1 (2 for usage errors).
+//! organization, API tokens, users, groups and roles, and reads the audit log; every call
+//! authenticates with a bearer token (`--token` or `ROSTER_TOKEN`, never printed). Output is an
+//! aligned table, or one JSON object with `--json`. Failures print `error: ...` to stderr and exit
+//! with 1 (2 for usage errors).
 
 #[path = "../ctl/mod.rs"]
 mod ctl;
@@ -13,7 +14,9 @@ use anyhow::Result;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
+use ctl::audit::AuditCommand;
 use ctl::conn::{Connection, describe_error, parse_server_url};
+use ctl::domain::DomainCommand;
 use ctl::group::GroupCommand;
 use ctl::org::OrgCommand;
 use ctl::output::Report;
@@ -71,6 +74,12 @@ enum Command {
     /// Roles (user types): the catalog, assignments and effective roles.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Domains: register, verify by a DNS TXT record, list, delete.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// The audit log: list events, or tail new ones.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -84,7 +93,7 @@ async fn main() -> ExitCode {
             )
             .exit();
     };
-    let report = match run(cli.command, &cli.server, &token).await {
+    let report = match run(cli.command, &cli.server, &token, cli.json).await {
         Ok(report) => report,
         Err(err) => {
             eprintln!("error: {}", describe_error(&err, &cli.server));
@@ -102,7 +111,7 @@ async fn main() -> ExitCode {
 }
 
 /// Connects (lazily) and runs one command.
-async fn run(command: Command, server: &str, token: &str) -> Result<Report> {
+async fn run(command: Command, server: &str, token: &str, as_json: bool) -> Result<Report> {
     let conn = Connection::new(server, token)?;
     match command {
         Command::Org(command) => ctl::org::run(command, &conn).await,
@@ -110,6 +119,8 @@ async fn run(command: Command, server: &str, token: &str) -> Result<Report> {
         Command::User(command) => ctl::user::run(command, &conn).await,
         Command::Group(command) => ctl::group::run(command, &conn).await,
         Command::Role(command) => ctl::role::run(command, &conn).await,
+        Command::Domain(command) => ctl::domain::run(command, &conn).await,
+        Command::Audit(command) => ctl::audit::run(command, &conn, as_json).await,
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
+use roster::pb::audit_service_client::AuditServiceClient;
 use roster::pb::group_service_client::GroupServiceClient;
 use roster::pb::organization_service_client::OrganizationServiceClient;
 use roster::pb::role_service_client::RoleServiceClient;
@@ -90,6 +91,19 @@ impl Connection {
     /// The RoleService client.
     pub fn roles(&self) -> RoleServiceClient<Authenticated> {
         RoleServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// The DomainService client.
+    pub fn domains(&self) -> roster::pb::domain_service_client::DomainServiceClient<Authenticated> {
+        roster::pb::domain_service_client::DomainServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.auth.clone(),
+        )
+    }
+
+    /// The AuditService client.
+    pub fn audit(&self) -> AuditServiceClient<Authenticated> {
+        AuditServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 }
 

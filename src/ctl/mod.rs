@@ -1,7 +1,9 @@
 //! The pieces of `rosterctl`: the connection to the server, output rendering, filter building and
 //! one module per resource (its subcommands and how its messages are printed).
 
+pub mod audit;
 pub mod conn;
+pub mod domain;
 pub mod filter;
 pub mod group;
 pub mod org;

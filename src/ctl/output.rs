@@ -39,11 +39,12 @@ impl Report {
     /// Writes the JSON object or the text to stdout, then the notes to stderr.
     pub fn print(&self, as_json: bool) -> io::Result<()> {
         let mut stdout = io::stdout().lock();
-        if as_json {
+        // A null object means the command already printed its output (`audit tail`).
+        if !as_json {
+            write!(stdout, "{}", self.text)?;
+        } else if !self.json.is_null() {
             serde_json::to_writer_pretty(&mut stdout, &self.json)?;
             writeln!(stdout)?;
-        } else {
-            write!(stdout, "{}", self.text)?;
         }
         stdout.flush()?;
         for note in &self.notes {

@@ -464,3 +464,42 @@ pub async fn mint(
         .into_inner();
     (response.token.expect("the token"), response.secret)
 }
+
+// Helpers of the domain tests.
+
+impl TestServer {
+    /// Starts rosterd on a fresh database like [`TestServer::start`], after `config_tweak` has
+    /// changed its configuration (for example to point domain verification at a test DNS server).
+    pub async fn start_with(config_tweak: impl FnOnce(&mut Config)) -> Self {
+        init_logging();
+        let (db, database_url) = TestDb::new().await;
+        let mut config = Config {
+            database_url: database_url.clone(),
+            grpc_addr: "127.0.0.1:0".parse().unwrap(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        config_tweak(&mut config);
+        let running = startup::start(config).await.expect("rosterd starts");
+        let bootstrap = running
+            .bootstrap
+            .clone()
+            .expect("a fresh database bootstraps");
+        let grpc_addr = running.grpc_addr.expect("gRPC is served");
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+        TestServer {
+            http_addr: running.http_addr,
+            running: Some(running),
+            db: Some(db),
+            database_url,
+            grpc_addr,
+            admin: bootstrap.secret,
+            org_id: bootstrap.organization.id,
+            channel,
+        }
+    }
+}

@@ -4,8 +4,10 @@
 
 mod harness;
 
+mod audit;
 mod bootstrap;
 mod cli;
+mod domains;
 mod durability;
 mod groups;
 mod isolation;

@@ -1,8 +1,9 @@
 //! Bearer-token authentication and scope checks. The organization always comes from the token.
 
+use crate::domain::audit::{self, Actor, PrincipalKind};
 use crate::domain::token;
 use crate::error::CoreError;
-use crate::store::{AuthToken, Store};
+use crate::store::{AuthToken, Event, Store};
 use roster::scopes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -179,5 +180,69 @@ impl Authenticator {
             org_id: stored.org_id,
             scopes: stored.scopes,
         })
+    }
+}
+
+/// The audit actor of an authenticated request: the token (id and name), the client's user agent
+/// and the request id, both from metadata. The telemetry layer puts the request id it logs (the
+/// caller's, or a generated one) into `x-request-id` before the handler runs, and the SCIM facade
+/// forwards both headers, so the id in the log line and in the audit row agree.
+pub fn actor_of<T>(principal: &Principal, request: &Request<T>) -> Actor {
+    let metadata = |name: &str| {
+        request
+            .metadata()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    };
+    Actor {
+        org_id: principal.org_id.clone(),
+        principal_kind: PrincipalKind::Token,
+        principal_id: principal.token_id.clone(),
+        principal_name: principal.token_name.clone(),
+        client: audit::clean_client(metadata("user-agent")),
+        request_id: audit::clean_request_id(metadata("x-request-id")),
+    }
+}
+
+impl super::Core {
+    /// Authenticates the caller of `request` and checks `scope`. A refusal is recorded in the
+    /// caller's organization as a `denied` event for `operation` (an unauthenticated caller has no
+    /// organization, so nothing is recorded for it).
+    pub async fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        scope: &str,
+        operation: &str,
+    ) -> Result<(Principal, Actor), Status> {
+        let principal = self.auth.authenticate(request).await?;
+        let actor = actor_of(&principal, request);
+        if let Err(status) = principal.require(scope) {
+            let reason = format!("missing_scope:{scope}");
+            return Err(self.deny(&actor, operation, "", "", &reason, status).await);
+        }
+        Ok((principal, actor))
+    }
+
+    /// Records a refused authorization and returns `status` (the refusal stands even when the
+    /// event could not be written; that failure is logged).
+    pub async fn deny(
+        &self,
+        actor: &Actor,
+        operation: &str,
+        target_kind: &str,
+        target_id: &str,
+        reason: &str,
+        status: Status,
+    ) -> Status {
+        let event = Event {
+            operation,
+            target_kind,
+            target_id,
+        };
+        if let Err(error) = self.store.audit_denied(actor, event, reason).await {
+            tracing::error!(error = %error, operation, "could not record a refused authorization");
+        }
+        status
     }
 }

@@ -17,12 +17,17 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::CreateGroupRequest>,
     ) -> Result<Response<pb::GroupWriteResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_WRITE)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SCIM_WRITE, "group.create")
+            .await?;
         let mut group = required(request.into_inner().group, "group")?;
         validate_group(&mut group)?;
         Ok(Response::new(
-            self.0.store.create_group(&principal.org_id, group).await?,
+            self.0
+                .store
+                .create_group(&actor, &principal.org_id, group)
+                .await?,
         ))
     }
 
@@ -30,8 +35,10 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::GetGroupRequest>,
     ) -> Result<Response<pb::Group>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "group.get")
+            .await?;
         let id = validate::id("id", &request.get_ref().id)?;
         Ok(Response::new(
             self.0
@@ -45,8 +52,10 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "group.list")
+            .await?;
         Ok(Response::new(
             self.0
                 .store
@@ -59,8 +68,10 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::UpdateGroupRequest>,
     ) -> Result<Response<pb::GroupWriteResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_WRITE)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SCIM_WRITE, "group.update")
+            .await?;
         let request = request.into_inner();
         let id = validate::id("id", &request.id)?;
         let mut changes = Vec::with_capacity(request.changes.len());
@@ -74,7 +85,13 @@ impl GroupService for GroupApi {
         Ok(Response::new(
             self.0
                 .store
-                .update_group(&principal.org_id, &id, request.expected_version, changes)
+                .update_group(
+                    &actor,
+                    &principal.org_id,
+                    &id,
+                    request.expected_version,
+                    changes,
+                )
                 .await?,
         ))
     }
@@ -83,12 +100,19 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::DeleteGroupRequest>,
     ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_WRITE)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SCIM_WRITE, "group.delete")
+            .await?;
         let id = validate::id("id", &request.get_ref().id)?;
         self.0
             .store
-            .delete_group(&principal.org_id, &id, request.get_ref().expected_version)
+            .delete_group(
+                &actor,
+                &principal.org_id,
+                &id,
+                request.get_ref().expected_version,
+            )
             .await?;
         Ok(Response::new(pb::DeleteGroupResponse {}))
     }
@@ -97,8 +121,10 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::ListGroupMembersRequest>,
     ) -> Result<Response<pb::ListGroupMembersResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "group.list_members")
+            .await?;
         let request = request.into_inner();
         let group_id = validate::id("group_id", &request.group_id)?;
         let page_size = match request.page_size {

@@ -2,14 +2,18 @@
 //! core calls and the result into the contract's messages. Business rules live in `domain/` and
 //! `store/`, not here.
 
+mod audit;
 mod auth;
+mod domains;
 mod groups;
 mod organizations;
 mod roles;
 mod tokens;
 mod users;
 
-pub use auth::{Authenticator, Principal};
+pub use audit::AuditApi;
+pub use auth::{Authenticator, Principal, actor_of};
+pub use domains::DomainApi;
 pub use groups::GroupApi;
 pub use organizations::OrganizationApi;
 pub use roles::RoleApi;

@@ -1,9 +1,12 @@
 //! OrganizationService.
 
 use super::Core;
+use crate::domain::audit::{Actor, Changes};
 use crate::domain::validate::{self, MAX_SHORT};
+use crate::store::Event;
 use roster::pb::{self, organization_service_server::OrganizationService};
 use roster::scopes;
+use serde_json::Value;
 use tonic::{Request, Response, Status};
 
 /// The OrganizationService implementation.
@@ -25,8 +28,10 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::CreateOrganizationResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SYSTEM)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SYSTEM, "organization.create")
+            .await?;
         let request = request.into_inner();
         validate::organization_name(&request.name)?;
         let display_name = if request.display_name.is_empty() {
@@ -35,8 +40,14 @@ impl OrganizationService for OrganizationApi {
             request.display_name
         };
         validate::required("display_name", &display_name, MAX_SHORT)?;
-        let response =
-            create_organization(&self.0, &request.name, &display_name, &principal.actor()).await?;
+        let response = create_organization(
+            &self.0,
+            &actor,
+            &request.name,
+            &display_name,
+            &principal.actor(),
+        )
+        .await?;
         Ok(Response::new(response))
     }
 
@@ -44,8 +55,9 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SYSTEM)?;
+        self.0
+            .authorize(&request, scopes::SYSTEM, "organization.list")
+            .await?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: self.0.store.list_organizations().await?,
         }))
@@ -55,6 +67,7 @@ impl OrganizationService for OrganizationApi {
 /// Creates an organization and its first admin token in one transaction.
 pub async fn create_organization(
     core: &Core,
+    actor: &Actor,
     name: &str,
     display_name: &str,
     created_by: &str,
@@ -64,10 +77,25 @@ pub async fn create_organization(
         .store
         .create_organization(&txn, name, display_name)
         .await?;
+    // The creator's organization records the creation; the new organization's log starts with
+    // the minting of its first token (create_token writes that event there).
+    let mut changes = Changes::new();
+    changes.set("name", &Value::Null, &Value::from(name)).set(
+        "displayName",
+        &Value::Null,
+        &Value::from(display_name),
+    );
+    let event = Event {
+        operation: "organization.create",
+        target_kind: "organization",
+        target_id: &organization.id,
+    };
+    core.store.audit(&txn, actor, event, &changes).await?;
     let admin_token = core
         .store
         .create_token(
             &txn,
+            actor,
             &organization.id,
             "admin",
             &[scopes::ADMIN.to_owned()],

@@ -33,8 +33,10 @@ impl RoleService for RoleApi {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> Result<Response<pb::ListRolesResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "role.list")
+            .await?;
         Ok(Response::new(pb::ListRolesResponse {
             roles: self.0.store.list_roles(&principal.org_id).await?,
         }))
@@ -44,13 +46,16 @@ impl RoleService for RoleApi {
         &self,
         request: Request<pb::DefineRoleRequest>,
     ) -> Result<Response<pb::Role>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::ADMIN)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::ADMIN, "role.define")
+            .await?;
         let request = request.into_inner();
         let role = self
             .0
             .store
             .define_role(
+                &actor,
                 &principal.org_id,
                 &request.name,
                 request.rank,
@@ -66,8 +71,10 @@ impl RoleService for RoleApi {
         request: Request<pb::AssignUserRoleRequest>,
     ) -> Result<Response<pb::EffectiveRole>, Status> {
         use pb::assign_user_role_request::Assignment;
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::ADMIN)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::ADMIN, "role.assign_user")
+            .await?;
         let request = request.into_inner();
         let user_id = validate::id("user_id", &request.user_id)?;
         let (role, clear) = match &request.assignment {
@@ -79,7 +86,7 @@ impl RoleService for RoleApi {
         Ok(Response::new(
             self.0
                 .store
-                .assign_user_role(&principal.org_id, &user_id, role)
+                .assign_user_role(&actor, &principal.org_id, &user_id, role)
                 .await?,
         ))
     }
@@ -89,8 +96,10 @@ impl RoleService for RoleApi {
         request: Request<pb::AssignGroupRoleRequest>,
     ) -> Result<Response<pb::AssignGroupRoleResponse>, Status> {
         use pb::assign_group_role_request::Assignment;
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::ADMIN)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::ADMIN, "role.assign_group")
+            .await?;
         let request = request.into_inner();
         let group_id = validate::id("group_id", &request.group_id)?;
         let (role, clear) = match &request.assignment {
@@ -102,7 +111,7 @@ impl RoleService for RoleApi {
         Ok(Response::new(
             self.0
                 .store
-                .assign_group_role(&principal.org_id, &group_id, role)
+                .assign_group_role(&actor, &principal.org_id, &group_id, role)
                 .await?,
         ))
     }
@@ -111,8 +120,10 @@ impl RoleService for RoleApi {
         &self,
         request: Request<pb::GetEffectiveRoleRequest>,
     ) -> Result<Response<pb::EffectiveRole>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "role.effective")
+            .await?;
         let user_id = validate::id("user_id", &request.get_ref().user_id)?;
         Ok(Response::new(
             self.0

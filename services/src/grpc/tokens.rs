@@ -18,8 +18,10 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::ADMIN)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::ADMIN, "token.create")
+            .await?;
         let request = request.into_inner();
         validate::required("name", &request.name, MAX_SHORT / 2)?;
         if request.scopes.is_empty() {
@@ -43,10 +45,15 @@ impl TokenService for TokenApi {
             }
             // Least privilege: a token can only hand out what its creator holds itself.
             if !principal.has(scope) {
-                return Err(CoreError::forbidden(format!(
+                let status = CoreError::forbidden(format!(
                     "cannot grant the {scope} scope, which this token lacks"
                 ))
-                .into());
+                .into();
+                let reason = format!("scope_not_held:{scope}");
+                return Err(self
+                    .0
+                    .deny(&actor, "token.create", "token", "", &reason, status)
+                    .await);
             }
             if !granted.contains(scope) {
                 granted.push(scope.clone());
@@ -66,6 +73,7 @@ impl TokenService for TokenApi {
             .store
             .create_token(
                 &txn,
+                &actor,
                 &principal.org_id,
                 &request.name,
                 &granted,
@@ -82,8 +90,10 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::ADMIN)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::ADMIN, "token.list")
+            .await?;
         let tokens = self
             .0
             .store
@@ -96,10 +106,16 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::ApiToken>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::ADMIN)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::ADMIN, "token.revoke")
+            .await?;
         let id = validate::id("id", &request.get_ref().id)?;
-        let token = self.0.store.revoke_token(&principal.org_id, &id).await?;
+        let token = self
+            .0
+            .store
+            .revoke_token(&actor, &principal.org_id, &id)
+            .await?;
         self.0.auth.invalidate(&token.id);
         tracing::info!(token_id = %token.id, "token revoked");
         Ok(Response::new(token))

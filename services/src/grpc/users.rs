@@ -16,13 +16,18 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_WRITE)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SCIM_WRITE, "user.create")
+            .await?;
         let mut user = required(request.into_inner().user, "user")?;
         user::normalize(&mut user)?;
         user.groups.clear();
         Ok(Response::new(
-            self.0.store.create_user(&principal.org_id, user).await?,
+            self.0
+                .store
+                .create_user(&actor, &principal.org_id, user)
+                .await?,
         ))
     }
 
@@ -30,8 +35,10 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "user.get")
+            .await?;
         let request = request.into_inner();
         let id;
         let lookup = match required(request.lookup.as_ref(), "lookup")? {
@@ -60,8 +67,10 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_READ)?;
+        let (principal, _) = self
+            .0
+            .authorize(&request, scopes::SCIM_READ, "user.list")
+            .await?;
         Ok(Response::new(
             self.0
                 .store
@@ -74,8 +83,10 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::ReplaceUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_WRITE)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SCIM_WRITE, "user.replace")
+            .await?;
         let request = request.into_inner();
         let mut user = required(request.user, "user")?;
         user.id = validate::id("user.id", &user.id)?;
@@ -84,7 +95,7 @@ impl UserService for UserApi {
         Ok(Response::new(
             self.0
                 .store
-                .replace_user(&principal.org_id, user, request.expected_version)
+                .replace_user(&actor, &principal.org_id, user, request.expected_version)
                 .await?,
         ))
     }
@@ -93,12 +104,19 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
-        principal.require(scopes::SCIM_WRITE)?;
+        let (principal, actor) = self
+            .0
+            .authorize(&request, scopes::SCIM_WRITE, "user.delete")
+            .await?;
         let id = validate::id("id", &request.get_ref().id)?;
         self.0
             .store
-            .delete_user(&principal.org_id, &id, request.get_ref().expected_version)
+            .delete_user(
+                &actor,
+                &principal.org_id,
+                &id,
+                request.get_ref().expected_version,
+            )
             .await?;
         Ok(Response::new(pb::DeleteUserResponse {}))
     }

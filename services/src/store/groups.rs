@@ -2,10 +2,12 @@
 //! gone), never by rewriting a list, and bumping the group's version on every change serialises
 //! concurrent changes of one group without losing any.
 
+use super::audit::{Event, group_changes};
 use super::entities::{group_members as gm, groups};
 use super::filter::Resource;
 use super::sql::Sql;
 use super::{ListQuery, Store, WriteTxn, expect_one, timestamp};
+use crate::domain::audit::{self, Actor};
 use crate::domain::validate::{self, MAX_SHORT};
 use crate::error::{CoreError, CoreResult};
 use roster::pb::{self, MemberType, group_change::Change};
@@ -71,6 +73,7 @@ impl Store {
     /// Creates a group with its initial members.
     pub async fn create_group(
         &self,
+        actor: &Actor,
         org_id: &str,
         group: pb::Group,
     ) -> CoreResult<pb::GroupWriteResponse> {
@@ -90,15 +93,27 @@ impl Store {
         .insert(&*txn)
         .await?;
         let mut skipped = Vec::new();
-        self.add_members(&txn, org_id, &id, &group.members, &mut skipped)
+        let added = self
+            .add_members(&txn, org_id, &id, &group.members, &mut skipped)
             .await?;
-        let row = groups::Entity::find_by_id(id)
+        let row = groups::Entity::find_by_id(id.clone())
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
+        let created = to_pb(row);
+        let mut changes = group_changes(None, Some(&created));
+        if !added.is_empty() {
+            changes.note("members", audit::membership(&added, &[]));
+        }
+        let event = Event {
+            operation: "group.create",
+            target_kind: "group",
+            target_id: &id,
+        };
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
         Ok(pb::GroupWriteResponse {
-            group: Some(to_pb(row)),
+            group: Some(created),
             skipped_member_ids: skipped,
         })
     }
@@ -157,6 +172,7 @@ impl Store {
     /// Applies changes to a group in one transaction, under an optional version check.
     pub async fn update_group(
         &self,
+        actor: &Actor,
         org_id: &str,
         id: &str,
         expected_version: Option<i64>,
@@ -181,10 +197,13 @@ impl Store {
         let txn = self.begin_write().await?;
         // Bumping the version first locks the group's row (PostgreSQL) for the transaction, so
         // concurrent changes of one group queue and each sees the previous one's rows.
-        self.bump_group(&txn, org_id, id, expected_version).await?;
+        let before = self.bump_group(&txn, org_id, id, expected_version).await?;
         let mut skipped = Vec::new();
         // Every id a membership change names, for the role recompute at the end.
         let mut touched: Vec<String> = Vec::new();
+        // What the changes really added and removed, for the audit summary.
+        let mut added: Vec<String> = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
         for change in changes {
             match change {
                 Change::SetDisplayName(name) => {
@@ -209,12 +228,14 @@ impl Store {
                 }
                 Change::AddMembers(list) => {
                     touched.extend(valid_ids(&list.members));
-                    self.add_members(&txn, org_id, id, &list.members, &mut skipped)
-                        .await?
+                    added.extend(
+                        self.add_members(&txn, org_id, id, &list.members, &mut skipped)
+                            .await?,
+                    );
                 }
                 Change::RemoveMembers(list) => {
                     let ids: Vec<String> = valid_ids(&list.members).collect();
-                    remove_members(&*txn, org_id, id, &ids).await?;
+                    removed.extend(remove_members(&*txn, self.backend, org_id, id, &ids).await?);
                     touched.extend(ids);
                 }
                 Change::ReplaceMembers(list) => {
@@ -225,7 +246,7 @@ impl Store {
                         .filter_map(|member| validate::id("members", &member.value).ok())
                         .collect();
                     let gone: Vec<String> = current.difference(&wanted).cloned().collect();
-                    remove_members(&*txn, org_id, id, &gone).await?;
+                    removed.extend(remove_members(&*txn, self.backend, org_id, id, &gone).await?);
                     touched.extend(gone);
                     let new: Vec<pb::Member> = list
                         .members
@@ -233,8 +254,10 @@ impl Store {
                         .filter(|member| !current.contains(&member.value.to_lowercase()))
                         .collect();
                     touched.extend(valid_ids(&new));
-                    self.add_members(&txn, org_id, id, &new, &mut skipped)
-                        .await?;
+                    added.extend(
+                        self.add_members(&txn, org_id, id, &new, &mut skipped)
+                            .await?,
+                    );
                 }
             }
         }
@@ -245,9 +268,20 @@ impl Store {
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
+        let updated = to_pb(row);
+        let mut changes = group_changes(Some(&before), Some(&updated));
+        if !added.is_empty() || !removed.is_empty() {
+            changes.note("members", audit::membership(&added, &removed));
+        }
+        let event = Event {
+            operation: "group.update",
+            target_kind: "group",
+            target_id: id,
+        };
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
         Ok(pb::GroupWriteResponse {
-            group: Some(to_pb(row)),
+            group: Some(updated),
             skipped_member_ids: skipped,
         })
     }
@@ -255,6 +289,7 @@ impl Store {
     /// Deletes a group, its memberships and its own membership in other groups.
     pub async fn delete_group(
         &self,
+        actor: &Actor,
         org_id: &str,
         id: &str,
         expected_version: Option<i64>,
@@ -263,11 +298,12 @@ impl Store {
         // FOR UPDATE (PostgreSQL): a concurrent add of this group as a member key-share locks it,
         // so either that add commits first and is forgotten below, or it waits and skips it. The
         // version bump alone takes a weaker lock that does not conflict with key-share.
-        groups::Entity::find_by_id(id.to_owned())
+        let before = groups::Entity::find_by_id(id.to_owned())
             .filter(groups::Column::OrgId.eq(org_id))
             .lock_exclusive()
             .one(&*txn)
             .await?
+            .map(to_pb)
             .ok_or_else(|| CoreError::not_found("group"))?;
         self.bump_group(&txn, org_id, id, expected_version).await?;
         // Members that got a role from this group are recomputed once their membership is gone.
@@ -286,6 +322,13 @@ impl Store {
             .exec(&*txn)
             .await?;
         expect_one(result.rows_affected, "group")?;
+        let event = Event {
+            operation: "group.delete",
+            target_kind: "group",
+            target_id: id,
+        };
+        self.audit(&txn, actor, event, &group_changes(Some(&before), None))
+            .await?;
         txn.commit().await
     }
 
@@ -415,7 +458,7 @@ impl Store {
         org_id: &str,
         id: &str,
         expected_version: Option<i64>,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<pb::Group> {
         let mut sql = Sql::new(self.backend);
         sql.push("UPDATE groups SET version = version + 1, updated_at = ")
             .bind(self.clock.now_micros())
@@ -426,9 +469,11 @@ impl Store {
         if let Some(expected) = expected_version {
             sql.push(" AND version = ").bind(expected);
         }
-        let result = txn.execute_raw(sql.build()).await?;
-        if result.rows_affected() == 1 {
-            return Ok(());
+        // RETURNING gives the row as it was before the caller's changes (only the version moved),
+        // which the audit summary compares against, without another read.
+        sql.push(" RETURNING *");
+        if let Some(row) = txn.query_one_raw(sql.build()).await? {
+            return Ok(to_pb(groups::Model::from_query_result(&row, "")?));
         }
         let current = groups::Entity::find_by_id(id.to_owned())
             .filter(groups::Column::OrgId.eq(org_id))
@@ -463,7 +508,7 @@ impl Store {
         group_id: &str,
         members: &[pb::Member],
         skipped: &mut Vec<String>,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Vec<String>> {
         if members.len() > MAX_MEMBER_CHANGES {
             return Err(CoreError::new(
                 roster::ErrorCode::TooMany,
@@ -520,6 +565,7 @@ impl Store {
             .map(|id| (id, USER))
             .chain(found_groups.into_iter().map(|id| (id, GROUP)))
             .collect();
+        let mut inserted = Vec::new();
         for chunk in rows.chunks(CHUNK) {
             let mut sql = Sql::new(self.backend);
             sql.push("INSERT INTO group_members (group_id, member_id, org_id, member_type, created_at) VALUES ");
@@ -539,10 +585,13 @@ impl Store {
                     .bind(now)
                     .push(")");
             }
-            sql.push(" ON CONFLICT (group_id, member_id) DO NOTHING");
-            txn.execute_raw(sql.build()).await?;
+            // RETURNING names only the rows really inserted (not those already there).
+            sql.push(" ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id AS id");
+            for row in txn.query_all_raw(sql.build()).await? {
+                inserted.push(IdRow::from_query_result(&row, "")?.id);
+            }
         }
-        Ok(())
+        Ok(inserted)
     }
 }
 
@@ -580,19 +629,27 @@ async fn existing(
     Ok(found)
 }
 
+/// Deletes the membership rows of `ids`; returns the ids that were members.
 async fn remove_members(
     conn: &impl ConnectionTrait,
+    backend: sea_orm::DbBackend,
     org_id: &str,
     group_id: &str,
     ids: &[String],
-) -> CoreResult<()> {
+) -> CoreResult<Vec<String>> {
+    let mut removed = Vec::new();
     for chunk in ids.chunks(CHUNK) {
-        gm::Entity::delete_many()
-            .filter(gm::Column::GroupId.eq(group_id))
-            .filter(gm::Column::OrgId.eq(org_id))
-            .filter(gm::Column::MemberId.is_in(chunk.iter().cloned()))
-            .exec(conn)
-            .await?;
+        let mut sql = Sql::new(backend);
+        sql.push("DELETE FROM group_members WHERE group_id = ")
+            .bind(group_id)
+            .push(" AND org_id = ")
+            .bind(org_id)
+            .push(" AND member_id IN ")
+            .bind_list(chunk.iter().map(String::as_str))
+            .push(" RETURNING member_id AS id");
+        for row in conn.query_all_raw(sql.build()).await? {
+            removed.push(IdRow::from_query_result(&row, "")?.id);
+        }
     }
-    Ok(())
+    Ok(removed)
 }

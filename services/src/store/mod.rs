@@ -5,6 +5,8 @@
 //! Writes run in one transaction each. On SQLite they also take an in-process lock and start with
 //! `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`.
 
+mod audit;
+mod domains;
 mod entities;
 pub mod filter;
 mod groups;
@@ -14,6 +16,8 @@ mod sql;
 mod tokens;
 mod users;
 
+pub use audit::Event;
+pub use domains::DomainRow;
 pub use groups::validate_group;
 pub use tokens::AuthToken;
 pub use users::UserLookup;

@@ -12,13 +12,15 @@
 //! any of this, as membership changes already do. SQLite has one writer at a time.
 
 use super::sql::Sql;
-use super::{Store, WriteTxn, timestamp};
+use super::{Event, Store, WriteTxn, timestamp};
+use crate::domain::audit::{Actor, Changes};
 use crate::domain::role::{
     self, AssignedBy, Assignment, Catalog, Effective, GroupRole, Reason, RoleDef,
 };
 use crate::error::{CoreError, CoreResult};
 use roster::pb;
 use sea_orm::{ConnectionTrait, FromQueryResult};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
 /// Ids per `IN (...)` list.
@@ -142,6 +144,7 @@ impl Store {
     /// who had the default.
     pub async fn define_role(
         &self,
+        actor: &Actor,
         org_id: &str,
         name: &str,
         rank: i32,
@@ -266,6 +269,24 @@ impl Store {
             .into_iter()
             .find(|row| row.name == name)
             .ok_or_else(|| unknown_role_row(name))?;
+        let mut changes = Changes::new();
+        changes
+            .compare(
+                "rank",
+                &existing.map_or(Value::Null, |row| Value::from(row.rank)),
+                &Value::from(row.rank),
+            )
+            .compare(
+                "isDefault",
+                &existing.map_or(Value::Null, |row| Value::from(row.is_default)),
+                &Value::from(row.is_default),
+            );
+        let event = Event {
+            operation: "role.define",
+            target_kind: "role",
+            target_id: name,
+        };
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
         Ok(row.to_pb())
     }
@@ -273,6 +294,7 @@ impl Store {
     /// Assigns a role to a user explicitly (`Some`), or clears the assignment (`None`).
     pub async fn assign_user_role(
         &self,
+        actor: &Actor,
         org_id: &str,
         user_id: &str,
         role_name: Option<&str>,
@@ -301,6 +323,25 @@ impl Store {
         .await?;
         self.recompute(&txn, org_id, &[user_id.to_owned()]).await?;
         let effective = self.read_effective(&*txn, org_id, user_id).await?;
+        let text = |value: Option<&str>| value.map_or(Value::Null, Value::from);
+        let mut changes = Changes::new();
+        changes
+            .compare(
+                "assignedRole",
+                &text(rows[0].assigned_role.as_deref()),
+                &text(role_name),
+            )
+            .compare(
+                "effectiveRole",
+                &Value::from(rows[0].effective_role.as_str()),
+                &Value::from(effective.role.as_str()),
+            );
+        let event = Event {
+            operation: "role.assign_user",
+            target_kind: "user",
+            target_id: user_id,
+        };
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
         Ok(effective)
     }
@@ -309,6 +350,7 @@ impl Store {
     /// recomputes those members.
     pub async fn assign_group_role(
         &self,
+        actor: &Actor,
         org_id: &str,
         group_id: &str,
         role_name: Option<&str>,
@@ -365,6 +407,18 @@ impl Store {
             let members = self.user_members(&*txn, org_id, group_id).await?;
             changed_members = self.recompute(&txn, org_id, &members).await?;
         }
+        let text = |value: Option<&str>| value.map_or(Value::Null, Value::from);
+        let mut changes = Changes::new();
+        changes.compare("role", &text(current.as_deref()), &text(role_name));
+        if changed_members > 0 {
+            changes.note("changedMembers", Value::from(changed_members as i64));
+        }
+        let event = Event {
+            operation: "role.assign_group",
+            target_kind: "group",
+            target_id: group_id,
+        };
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
         Ok(pb::AssignGroupRoleResponse {
             group_id: group.id,

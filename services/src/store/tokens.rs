@@ -1,7 +1,8 @@
 //! API tokens: only the SHA-256 of a secret is stored; lookups go by the id the secret embeds.
 
 use super::entities::api_tokens as tok;
-use super::{Store, WriteTxn, micros, timestamp};
+use super::{Event, Store, WriteTxn, micros, timestamp};
+use crate::domain::audit::{Actor, Changes};
 use crate::domain::token;
 use crate::error::{CoreError, CoreResult};
 use roster::pb;
@@ -9,6 +10,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::{Expr, ExprTrait},
 };
+use serde_json::Value;
 use uuid::Uuid;
 
 /// What authentication needs of a stored token.
@@ -48,10 +50,14 @@ fn to_pb(row: tok::Model) -> pb::ApiToken {
 }
 
 impl Store {
-    /// Mints a token of `org_id` inside `txn`; returns it with its secret (shown once).
+    /// Mints a token of `org_id` inside `txn`; returns it with its secret (shown once). The audit
+    /// event goes to `org_id`'s log (an organization's first token is minted by a principal of
+    /// another organization) and names the token, never its secret.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_token(
         &self,
         txn: &WriteTxn,
+        actor: &Actor,
         org_id: &str,
         name: &str,
         scopes: &[String],
@@ -77,8 +83,28 @@ impl Store {
         }
         .insert(&**txn)
         .await?;
+        let token = to_pb(row);
+        let mut changes = Changes::new();
+        changes
+            .set("name", &Value::Null, &Value::String(token.name.clone()))
+            .set("scopes", &Value::Null, &serde_json::json!(token.scopes))
+            .set(
+                "expiresAt",
+                &Value::Null,
+                &expires_at.map_or(Value::Null, |expiry| Value::from(micros(expiry))),
+            );
+        let event = Event {
+            operation: "token.create",
+            target_kind: "token",
+            target_id: &token.id,
+        };
+        let actor = Actor {
+            org_id: org_id.to_owned(),
+            ..actor.clone()
+        };
+        self.audit(txn, &actor, event, &changes).await?;
         Ok(pb::CreateTokenResponse {
-            token: Some(to_pb(row)),
+            token: Some(token),
             secret: minted.secret,
         })
     }
@@ -111,9 +137,14 @@ impl Store {
     }
 
     /// Revokes a token of the organization (idempotent: the first revocation time is kept).
-    pub async fn revoke_token(&self, org_id: &str, id: &str) -> CoreResult<pb::ApiToken> {
+    pub async fn revoke_token(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        id: &str,
+    ) -> CoreResult<pb::ApiToken> {
         let txn = self.begin_write().await?;
-        tok::Entity::update_many()
+        let result = tok::Entity::update_many()
             .col_expr(tok::Column::RevokedAt, Expr::value(self.clock.now_micros()))
             .filter(tok::Column::Id.eq(id))
             .filter(tok::Column::OrgId.eq(org_id))
@@ -125,6 +156,21 @@ impl Store {
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("token"))?;
+        let mut changes = Changes::new();
+        // A repeated revocation changes nothing; its event says so with an empty summary.
+        if result.rows_affected == 1 {
+            changes.set(
+                "revokedAt",
+                &Value::Null,
+                &row.revoked_at.map_or(Value::Null, Value::from),
+            );
+        }
+        let event = Event {
+            operation: "token.revoke",
+            target_kind: "token",
+            target_id: id,
+        };
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
         Ok(to_pb(row))
     }

@@ -1,9 +1,11 @@
 //! Users. The row keeps the indexed attributes in columns and the rest of the SCIM profile as JSON
 //! (the contract's User message); `user_emails` is a derived index of the emails for lookups.
 
+use super::audit::{Event, user_changes};
 use super::entities::{user_emails, users};
 use super::filter::Resource;
 use super::{ListQuery, Store, expect_one, timestamp};
+use crate::domain::audit::Actor;
 use crate::domain::validate;
 use crate::error::{CoreError, CoreResult};
 use roster::pb;
@@ -98,7 +100,12 @@ fn profile_json(user: &pb::User) -> CoreResult<serde_json::Value> {
 
 impl Store {
     /// Creates a user (validated by the caller).
-    pub async fn create_user(&self, org_id: &str, user: pb::User) -> CoreResult<pb::User> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        user: pb::User,
+    ) -> CoreResult<pb::User> {
         let now = self.clock.now_micros();
         let id = Uuid::now_v7().to_string();
         let row = users::ActiveModel {
@@ -123,8 +130,16 @@ impl Store {
         let row = row.insert(&*txn).await?;
         insert_emails(&*txn, org_id, &id, &user.emails).await?;
         self.roles_for_new_user(&txn, org_id, &id, &user).await?;
+        let created = to_pb(row)?;
+        let event = Event {
+            operation: "user.create",
+            target_kind: "user",
+            target_id: &id,
+        };
+        self.audit(&txn, actor, event, &user_changes(None, Some(&created)))
+            .await?;
         txn.commit().await?;
-        to_pb(row)
+        Ok(created)
     }
 
     /// One user of the organization.
@@ -197,6 +212,7 @@ impl Store {
     /// Replaces a user (validated by the caller) under an optional version check.
     pub async fn replace_user(
         &self,
+        actor: &Actor,
         org_id: &str,
         user: pb::User,
         expected_version: Option<i64>,
@@ -258,13 +274,22 @@ impl Store {
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("user"))?;
+        let replaced = to_pb(row)?;
+        let event = Event {
+            operation: "user.replace",
+            target_kind: "user",
+            target_id: &replaced.id,
+        };
+        let changes = user_changes(Some(&previous), Some(&replaced));
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await?;
-        to_pb(row)
+        Ok(replaced)
     }
 
     /// Deletes a user and every membership row naming it (its role row goes by cascade).
     pub async fn delete_user(
         &self,
+        actor: &Actor,
         org_id: &str,
         id: &str,
         expected_version: Option<i64>,
@@ -290,6 +315,13 @@ impl Store {
             .exec(&*txn)
             .await?;
         expect_one(result.rows_affected, "user")?;
+        let event = Event {
+            operation: "user.delete",
+            target_kind: "user",
+            target_id: id,
+        };
+        let changes = user_changes(Some(&to_pb(current)?), None);
+        self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use roster::pb::group_service_client::GroupServiceClient;
 use roster::pb::user_service_client::UserServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -13,6 +14,9 @@ use tonic::{Code, Request, Status};
 
 /// A `UserService` client whose calls carry the bearer token.
 pub type UserClient = UserServiceClient<InterceptedService<Channel, Auth>>;
+
+/// A `GroupService` client whose calls carry the bearer token.
+pub type GroupClient = GroupServiceClient<InterceptedService<Channel, Auth>>;
 
 /// Adds `authorization: Bearer <token>` to every request.
 #[derive(Clone)]
@@ -82,6 +86,14 @@ impl Connector {
                 UserServiceClient::with_interceptor(opened[i % channels].clone(), self.auth.clone())
             })
             .collect())
+    }
+
+    /// A `GroupService` client over a new connection.
+    pub async fn group_client(&self) -> Result<GroupClient> {
+        Ok(GroupServiceClient::with_interceptor(
+            self.channel().await?,
+            self.auth.clone(),
+        ))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use roster::pb::user_service_server::{UserService, UserServiceServer};
@@ -23,15 +24,31 @@ use crate::client::Connector;
 use crate::seed;
 use crate::stats::Report;
 
-const TOKEN: &str = "roster_test";
+pub const TOKEN: &str = "roster_test";
 
 #[derive(Default)]
-struct Mock {
+pub struct Mock {
     /// Users by lowercased userName.
-    users: Mutex<BTreeMap<String, User>>,
+    pub users: Mutex<BTreeMap<String, User>>,
+    /// Ids handed out so far.
+    next_id: AtomicU64,
 }
 
-fn check_auth<T>(request: &Request<T>) -> Result<(), Status> {
+impl Mock {
+    /// Stores a new user under a fresh id; `None` when the userName is taken.
+    pub fn insert(&self, mut user: User) -> Option<User> {
+        let mut users = self.users.lock().unwrap();
+        let key = user.user_name.to_ascii_lowercase();
+        if users.contains_key(&key) {
+            return None;
+        }
+        user.id = format!("u{:06}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        users.insert(key, user.clone());
+        Some(user)
+    }
+}
+
+pub fn check_auth<T>(request: &Request<T>) -> Result<(), Status> {
     match request.metadata().get("authorization") {
         Some(value) if value == format!("Bearer {TOKEN}").as_str() => Ok(()),
         _ => Err(Status::unauthenticated("bad token")),
@@ -85,13 +102,9 @@ impl UserService for Mock {
         if user.user_name.is_empty() || user.emails.len() != 1 || user.name.is_none() {
             return Err(Status::invalid_argument("incomplete user"));
         }
-        let mut users = self.users.lock().unwrap();
-        let key = user.user_name.to_ascii_lowercase();
-        if users.contains_key(&key) {
-            return Err(Status::already_exists("userName taken"));
-        }
-        users.insert(key, user.clone());
-        Ok(Response::new(user))
+        self.insert(user)
+            .map(Response::new)
+            .ok_or_else(|| Status::already_exists("userName taken"))
     }
 
     async fn get_user(&self, request: Request<GetUserRequest>) -> Result<Response<User>, Status> {
@@ -167,11 +180,11 @@ async fn start() -> (String, std::sync::Arc<Mock>) {
     (url, mock)
 }
 
-fn connector(url: &str, token: &str) -> Connector {
+pub fn connector(url: &str, token: &str) -> Connector {
     Connector::new(url, token, Duration::from_secs(10)).unwrap()
 }
 
-fn field(report: &Report, key: &str) -> Value {
+pub fn field(report: &Report, key: &str) -> Value {
     report.get(key).cloned().unwrap_or(Value::Null)
 }
 

@@ -44,7 +44,7 @@ pub async fn run(
     let missing: Vec<u64> = (0..users).filter(|&i| !present[i as usize]).collect();
     eprintln!(
         "seed: {total_before} users with prefix {prefix:?} already present (listed in {:.1} s); \
-         creating {} of {prefix}-{}..{}",
+         creating {} of {}..{}",
         started.elapsed().as_secs_f64(),
         missing.len(),
         seeded_user_name(prefix, 0),
@@ -158,12 +158,12 @@ pub async fn run(
     Ok(report)
 }
 
-fn prefix_filter(prefix: &str) -> Filter {
+pub fn prefix_filter(prefix: &str) -> Filter {
     user_name_filter(CompareOp::Sw, &format!("{prefix}-"))
 }
 
 /// How many users of the organization have a userName starting with `<prefix>-`.
-async fn count(client: &mut UserClient, prefix: &str) -> Result<i64> {
+pub async fn count(client: &mut UserClient, prefix: &str) -> Result<i64> {
     let response = client
         .list_users(ListUsersRequest {
             filter: Some(prefix_filter(prefix)),

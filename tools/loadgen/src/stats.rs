@@ -32,6 +32,18 @@ impl Latencies {
 
     /// Adds `label pXX` lines and `pXX_us` fields for the given percentiles, plus the maximum.
     pub fn add_to(&self, report: &mut Report, per_milles: &[u64]) {
+        self.add_to_prefixed(report, per_milles, "", "latency");
+    }
+
+    /// As [`Latencies::add_to`], with `key_prefix` before every field name (`patch_p99_us`) and
+    /// `label` starting the line.
+    pub fn add_to_prefixed(
+        &self,
+        report: &mut Report,
+        per_milles: &[u64],
+        key_prefix: &str,
+        label: &str,
+    ) {
         let mut parts = Vec::new();
         for &pm in per_milles {
             let name = if pm % 10 == 0 {
@@ -39,15 +51,15 @@ impl Latencies {
             } else {
                 format!("p{}.{}", pm / 10, pm % 10)
             };
-            let key = format!("{}_us", name.replace('.', ""));
+            let key = format!("{key_prefix}{}_us", name.replace('.', ""));
             let value = self.percentile(pm);
             report.set(&key, value);
             parts.push(format!("{name} {}", fmt_micros(value)));
         }
         let max = self.0.last().copied();
-        report.set("max_us", max);
+        report.set(&format!("{key_prefix}max_us"), max);
         parts.push(format!("max {}", fmt_micros(max)));
-        report.line(format!("latency: {}", parts.join(", ")));
+        report.line(format!("{label}: {}", parts.join(", ")));
     }
 }
 
@@ -94,9 +106,24 @@ impl Report {
         self.fields.insert(key.to_owned(), value.into());
     }
 
-    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.fields.get(key)
+    }
+
+    /// Copies every field of `other` except `command`, each name with `prefix` before it.
+    pub fn merge_prefixed(&mut self, other: &Report, prefix: &str) {
+        for (key, value) in &other.fields {
+            if key != "command" {
+                self.fields.insert(format!("{prefix}{key}"), value.clone());
+            }
+        }
+    }
+
+    /// Prints the human lines on stderr (the report of a preparation step inside a run).
+    pub fn eprint(&self) {
+        for line in &self.lines {
+            eprintln!("{line}");
+        }
     }
 
     /// Without `json`, prints the lines on stdout. With `json`, prints them on stderr and the JSON
