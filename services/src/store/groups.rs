@@ -26,7 +26,7 @@ const CHUNK: usize = 500;
 const USER: i16 = 1;
 const GROUP: i16 = 2;
 
-fn to_pb(row: groups::Model) -> pb::Group {
+pub(super) fn to_pb(row: groups::Model) -> pb::Group {
     pb::Group {
         id: row.id,
         external_id: row.external_id,
@@ -193,6 +193,14 @@ impl Store {
                 "changes",
                 format!("at most {MAX_MEMBER_CHANGES} member references per call"),
             ));
+        }
+        // Membership-only changes without a version check join the group's next batch.
+        if expected_version.is_none()
+            && let Some((add, remove)) = super::membership_batch::membership_only(&changes)
+        {
+            return self
+                .batched_membership_update(actor, org_id, id, add, remove)
+                .await;
         }
         let txn = self.begin_write().await?;
         // Bumping the version first locks the group's row (PostgreSQL) for the transaction, so
@@ -483,6 +491,32 @@ impl Store {
         Err(CoreError::version_mismatch(current.version))
     }
 
+    /// Bumps the version by `calls` (one per call of a membership batch); NOT_FOUND when the group
+    /// is not the organization's.
+    pub(super) async fn bump_group_by(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        id: &str,
+        calls: i64,
+    ) -> CoreResult<()> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("UPDATE groups SET version = version + ")
+            .bind(calls)
+            .push(", updated_at = ")
+            .bind(self.clock.now_micros())
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND org_id = ")
+            .bind(org_id);
+        let result = txn.execute_raw(sql.build()).await?;
+        if result.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(CoreError::not_found("group"))
+        }
+    }
+
     async fn member_ids(
         &self,
         conn: &impl ConnectionTrait,
@@ -501,7 +535,7 @@ impl Store {
     }
 
     /// Inserts the members that exist in the organization; reports the others in `skipped`.
-    async fn add_members(
+    pub(super) async fn add_members(
         &self,
         txn: &WriteTxn,
         org_id: &str,
@@ -630,7 +664,7 @@ async fn existing(
 }
 
 /// Deletes the membership rows of `ids`; returns the ids that were members.
-async fn remove_members(
+pub(super) async fn remove_members(
     conn: &impl ConnectionTrait,
     backend: sea_orm::DbBackend,
     org_id: &str,

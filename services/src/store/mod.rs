@@ -10,6 +10,7 @@ mod domains;
 mod entities;
 pub mod filter;
 mod groups;
+mod membership_batch;
 mod organizations;
 mod roles;
 mod sql;
@@ -71,6 +72,8 @@ pub struct Store {
     clock: Clock,
     /// Serialises writers in this process on SQLite (one writer at a time is all SQLite allows).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Membership changes waiting to be applied together, per group.
+    batches: Arc<membership_batch::MembershipBatches>,
 }
 
 /// A write transaction; dropped without [`WriteTxn::commit`] it rolls back.
@@ -171,6 +174,7 @@ impl Store {
             backend,
             clock,
             write_lock,
+            batches: Arc::default(),
         })
     }
 
