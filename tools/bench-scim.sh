@@ -16,7 +16,8 @@
 #
 # Usage: tools/bench-scim.sh [sqlite|postgres|all]        (default: sqlite)
 # Environment: PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_OUT,
-#   LOOKUPS (default 40000), CREATES (20000), PATCHES (5000), GETS (40000) per measured run.
+#   LOOKUPS (default 40000), CREATES (20000), PATCHES (5000), GETS (40000) per measured run,
+#   WARMUP (500) unmeasured PATCHes and GETs before each measured group run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backends="${1:-sqlite}"
@@ -27,6 +28,7 @@ LOOKUPS="${LOOKUPS:-40000}"
 CREATES="${CREATES:-20000}"
 PATCHES="${PATCHES:-5000}"
 GETS="${GETS:-40000}"
+WARMUP="${WARMUP:-500}"
 GRPC_ADDR=127.0.0.1:50161
 HTTP_ADDR=127.0.0.1:8161
 mkdir -p "$out"
@@ -44,9 +46,11 @@ loadgen=target/release/roster-loadgen
 
 server_pid=""
 work=""
+db=""
 cleanup() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
     if [ -n "$work" ]; then rm -rf "$work"; fi
+    if [ -n "$db" ]; then psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -169,8 +173,8 @@ for backend in $backends; do
     step seed-100k --concurrency 8 seed --users 100000
     step lookup-100k --connections 16 scim-lookup --users 100000 --requests "$LOOKUPS" --compare-grpc --pid "$server_pid"
     step create --concurrency 8 scim-create --count "$CREATES" --pid "$server_pid"
-    step group-1k --connections 16 scim-group --members 1000 --patches "$PATCHES" --requests "$GETS" --pid "$server_pid"
-    step group-50k --connections 16 scim-group --members 50000 --patches "$PATCHES" --requests "$GETS" --pid "$server_pid"
+    step group-1k --connections 16 scim-group --members 1000 --patches "$PATCHES" --requests "$GETS" --warmup "$WARMUP" --pid "$server_pid"
+    step group-50k --connections 16 scim-group --members 50000 --patches "$PATCHES" --requests "$GETS" --warmup "$WARMUP" --pid "$server_pid"
 
     kill "$server_pid"
     wait "$server_pid" 2>/dev/null || true
@@ -181,8 +185,9 @@ for backend in $backends; do
     work=""
     echo "== $label done in $((SECONDS - started)) s"
     summary
-    if [ "$backend" = postgres ]; then
+    if [ -n "$db" ]; then
         psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+        db=""
     fi
 done
 echo "results in $out/"

@@ -66,6 +66,9 @@ struct CachedToken {
 pub struct Authenticator {
     store: Store,
     cache: Arc<Mutex<HashMap<String, CachedToken>>>,
+    /// When this process last started a `last_used_at` write per token: the stored value can lag
+    /// behind a queued write, and without this every request in between would start another.
+    touches: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 const INVALID: &str = "invalid, expired or revoked token";
@@ -76,7 +79,27 @@ impl Authenticator {
         Self {
             store,
             cache: Arc::default(),
+            touches: Arc::default(),
         }
+    }
+
+    /// Whether this request should record the token's use: at most once a minute per token.
+    fn claim_touch(&self, token_id: &str, now: i64) -> bool {
+        let mut touches = self
+            .touches
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if touches
+            .get(token_id)
+            .is_some_and(|last| *last > now - 60_000_000)
+        {
+            return false;
+        }
+        if touches.len() >= AUTH_CACHE_CAPACITY {
+            touches.clear();
+        }
+        touches.insert(token_id.to_owned(), now);
+        true
     }
 
     /// Forgets a cached token row (after a revocation).
@@ -161,10 +184,10 @@ impl Authenticator {
         if stored.revoked_at.is_some() || stored.expires_at.is_some_and(|expiry| expiry <= now) {
             return Err(CoreError::unauthenticated(INVALID).into());
         }
-        if stored
+        let stale = stored
             .last_used_at
-            .is_none_or(|last| last < now - 60_000_000)
-        {
+            .is_none_or(|last| last < now - 60_000_000);
+        if stale && self.claim_touch(&stored.id, now) {
             let store = self.store.clone();
             let token_id = stored.id.clone();
             tokio::spawn(async move {

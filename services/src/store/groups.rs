@@ -354,8 +354,12 @@ impl Store {
         let mut sql = Sql::new(self.backend);
         sql.push("SELECT p.member_id, p.member_type, COALESCE(u.display_name, u.user_name, g.display_name) AS display FROM (SELECT gm.member_id, gm.member_type FROM group_members gm WHERE gm.group_id = ")
             .bind(group_id)
-            .push(" AND gm.org_id = ")
-            .bind(org_id);
+            // The organization is checked on the group's row, so the page is a range of the
+            // (group_id, member_id) primary key whatever the planner knows of the organization's
+            // other memberships.
+            .push(" AND EXISTS (SELECT 1 FROM groups g0 WHERE g0.id = gm.group_id AND g0.org_id = ")
+            .bind(org_id)
+            .push(")");
         if !after.is_empty() {
             sql.push(" AND gm.member_id > ").bind(after);
         }
@@ -648,10 +652,17 @@ async fn existing(
     let mut found = HashSet::new();
     for chunk in ids.chunks(CHUNK) {
         let mut sql = Sql::new(backend);
-        sql.push(&format!("SELECT id FROM {table} WHERE org_id = "))
-            .bind(org_id)
-            .push(" AND id IN ")
-            .bind_list(chunk.iter().map(String::as_str));
+        // `+org_id` keeps SQLite on the primary key: with a plain `org_id = ?` its planner walks
+        // the organization's (org_id, created_at) index, every user of it, for a handful of ids.
+        let org_column = if backend == sea_orm::DbBackend::Sqlite {
+            "+org_id"
+        } else {
+            "org_id"
+        };
+        sql.push(&format!("SELECT id FROM {table} WHERE id IN "))
+            .bind_list(chunk.iter().map(String::as_str))
+            .push(&format!(" AND {org_column} = "))
+            .bind(org_id);
         // A member being deleted concurrently is either waited for (and then skipped) or
         // waits for this insert (and then forgets the new row too).
         if backend == sea_orm::DbBackend::Postgres {
