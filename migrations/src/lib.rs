@@ -9,6 +9,7 @@ mod m20261127_000001_create_core_tables;
 mod m20261204_000001_create_roles;
 mod m20261211_000001_create_audit_events;
 mod m20261211_000002_create_domains;
+mod m20261212_000001_count_group_members;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_create_roles::Migration),
             Box::new(m20261211_000001_create_audit_events::Migration),
             Box::new(m20261211_000002_create_domains::Migration),
+            Box::new(m20261212_000001_count_group_members::Migration),
         ]
     }
 }

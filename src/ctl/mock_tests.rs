@@ -102,6 +102,7 @@ impl GroupService for Mock {
     ) -> Result<Response<GroupWriteResponse>, Status> {
         record(&self.0, &request);
         Ok(Response::new(GroupWriteResponse {
+            member_count: 0,
             group: Some(Group {
                 id: request.into_inner().id,
                 ..Group::default()

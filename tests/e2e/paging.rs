@@ -121,3 +121,78 @@ async fn group_cursor_pages_end_with_an_empty_cursor() {
 fn hex_of(text: &str) -> String {
     text.bytes().map(|byte| format!("{byte:02x}")).collect()
 }
+
+#[tokio::test]
+async fn write_responses_carry_the_member_count() {
+    use crate::harness::member;
+    let server = TestServer::start().await;
+    let mut ids = Vec::new();
+    for index in 0..4 {
+        ids.push(
+            create_user(
+                &server,
+                &server.admin,
+                &format!("count-{index}@example.com"),
+            )
+            .await
+            .id,
+        );
+    }
+    let created = create_group(&server, &server.admin, "counted", &[&ids[0], &ids[1]]).await;
+    assert_eq!(created.member_count, 2);
+    let group_id = created.group.unwrap().id;
+    let mut groups = server.groups(&server.admin);
+    let change = |change| pb::GroupChange {
+        change: Some(change),
+    };
+    let list = |members: &[&str]| pb::MemberList {
+        members: members.iter().map(|id| member(id)).collect(),
+    };
+    // A re-added member is not counted twice.
+    let added = groups
+        .update_group(pb::UpdateGroupRequest {
+            id: group_id.clone(),
+            expected_version: None,
+            changes: vec![change(pb::group_change::Change::AddMembers(list(&[
+                &ids[1], &ids[2], &ids[3],
+            ])))],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(added.member_count, 4);
+    let removed = groups
+        .update_group(pb::UpdateGroupRequest {
+            id: group_id.clone(),
+            expected_version: Some(added.group.unwrap().meta.unwrap().version),
+            changes: vec![change(pb::group_change::Change::RemoveMembers(list(&[
+                &ids[0],
+            ])))],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(removed.member_count, 3);
+    // Deleting a member user leaves the count right.
+    server
+        .users(&server.admin)
+        .delete_user(pb::DeleteUserRequest {
+            id: ids[3].clone(),
+            expected_version: None,
+        })
+        .await
+        .unwrap();
+    let replaced = groups
+        .update_group(pb::UpdateGroupRequest {
+            id: group_id.clone(),
+            expected_version: None,
+            changes: vec![change(pb::group_change::Change::ReplaceMembers(list(&[
+                &ids[1], &ids[2],
+            ])))],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replaced.member_count, 2);
+    server.stop().await;
+}

@@ -23,7 +23,7 @@ use roster::pb::{self, group_change::Change};
 
 const SCHEMAS: &[&Schema] = &[&GROUP];
 /// Largest group whose members a PATCH response lists without being asked.
-const PATCH_RESPONSE_MEMBERS: i32 = 100;
+const PATCH_RESPONSE_MEMBERS: i64 = 100;
 /// Members fetched per core call when a response lists them.
 const MEMBER_PAGE: i32 = 1000;
 
@@ -217,7 +217,7 @@ async fn update(
     id: String,
     expected_version: Option<i64>,
     changes: Vec<Change>,
-) -> ScimResult<pb::Group> {
+) -> ScimResult<(pb::Group, i64)> {
     let request = pb::UpdateGroupRequest {
         id,
         expected_version,
@@ -235,9 +235,11 @@ async fn update(
         .await
         .map_err(not_found_for_bad_id)?
         .into_inner();
-    response
+    let member_count = response.member_count;
+    let group = response
         .group
-        .ok_or_else(|| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error"))
+        .ok_or_else(|| ScimError::new(StatusCode::INTERNAL_SERVER_ERROR, None, "internal error"))?;
+    Ok((group, member_count))
 }
 
 /// PUT /Groups/{id}: displayName, externalId and the member list, as one core call that writes
@@ -261,7 +263,7 @@ pub async fn replace(
             members: group.members,
         }),
     ];
-    let group = update(&facade, &ctx, id, expected_version, changes).await?;
+    let (group, _) = update(&facade, &ctx, id, expected_version, changes).await?;
     respond(&facade, &ctx, group, &params, StatusCode::OK).await
 }
 
@@ -281,36 +283,21 @@ pub async fn patch(
     let expected_version = if_match(&headers)?;
     let request = parse_patch_request(&json_body(&headers, body)?)?;
     let changes = group_patch_changes(&request, &id)?;
-    let group = update(&facade, &ctx, id, expected_version, changes).await?;
+    let (group, member_count) = update(&facade, &ctx, id, expected_version, changes).await?;
     let members_requested = params
         .attributes
         .iter()
         .any(|path| path.attribute.eq_ignore_ascii_case("members"));
-    if members_requested || !params.wants("members") {
+    // By default the response carries the members only while the group is small; the core says
+    // how large it is, so a change to a large group reads none of its members.
+    if members_requested || (params.wants("members") && member_count <= PATCH_RESPONSE_MEMBERS) {
         return respond(&facade, &ctx, group, &params, StatusCode::OK).await;
     }
-    // By default the response carries the members only while the group is small: one bounded
-    // page tells, so a change to a large group still costs what it changes.
-    let request = pb::ListGroupMembersRequest {
-        group_id: group.id.clone(),
-        page_size: PATCH_RESPONSE_MEMBERS,
-        page_token: String::new(),
-    };
-    let page = facade
-        .core
-        .groups
-        .list_group_members(ctx.request(request))
-        .await
-        .map_err(not_found_for_bad_id)?
-        .into_inner();
-    let shown = page.next_page_token.is_empty().then_some(page.members);
-    if shown.is_none() {
-        params.excluded.push(crate::scim::path::AttrPath {
-            attribute: "members".into(),
-            ..Default::default()
-        });
-    }
-    let body = render(&ctx, &group, shown.as_deref(), &params);
+    params.excluded.push(crate::scim::path::AttrPath {
+        attribute: "members".into(),
+        ..Default::default()
+    });
+    let body = render(&ctx, &group, None, &params);
     Ok(scim_json(StatusCode::OK, &body, version(&group)))
 }
 

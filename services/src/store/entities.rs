@@ -119,6 +119,8 @@ pub mod groups {
         pub version: i64,
         pub created_at: i64,
         pub updated_at: i64,
+        /// Kept by every membership change.
+        pub member_count: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

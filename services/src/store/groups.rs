@@ -89,6 +89,7 @@ impl Store {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+            member_count: Set(0),
         }
         .insert(&*txn)
         .await?;
@@ -96,10 +97,13 @@ impl Store {
         let added = self
             .add_members(&txn, org_id, &id, &group.members, &mut skipped)
             .await?;
+        self.count_members(&txn, org_id, &id, added.len() as i64)
+            .await?;
         let row = groups::Entity::find_by_id(id.clone())
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
+        let member_count = row.member_count;
         let created = to_pb(row);
         let mut changes = group_changes(None, Some(&created));
         if !added.is_empty() {
@@ -115,6 +119,7 @@ impl Store {
         Ok(pb::GroupWriteResponse {
             group: Some(created),
             skipped_member_ids: skipped,
+            member_count,
         })
     }
 
@@ -272,10 +277,13 @@ impl Store {
         // Effective roles of exactly the members touched (a no-op unless the group has a role).
         self.roles_after_membership(&txn, org_id, id, &touched)
             .await?;
+        self.count_members(&txn, org_id, id, added.len() as i64 - removed.len() as i64)
+            .await?;
         let row = groups::Entity::find_by_id(id.to_owned())
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
+        let member_count = row.member_count;
         let updated = to_pb(row);
         let mut changes = group_changes(Some(&before), Some(&updated));
         if !added.is_empty() || !removed.is_empty() {
@@ -291,6 +299,7 @@ impl Store {
         Ok(pb::GroupWriteResponse {
             group: Some(updated),
             skipped_member_ids: skipped,
+            member_count,
         })
     }
 
@@ -447,7 +456,7 @@ impl Store {
         member_id: &str,
     ) -> CoreResult<()> {
         let mut bump = Sql::new(self.backend);
-        bump.push("UPDATE groups SET version = version + 1, updated_at = ")
+        bump.push("UPDATE groups SET version = version + 1, member_count = member_count - 1, updated_at = ")
             .bind(self.clock.now_micros())
             .push(" WHERE org_id = ")
             .bind(org_id)
@@ -494,6 +503,28 @@ impl Store {
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
         Err(CoreError::version_mismatch(current.version))
+    }
+
+    /// Moves the group's member count by `delta` (members really inserted minus really removed).
+    pub(super) async fn count_members(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        id: &str,
+        delta: i64,
+    ) -> CoreResult<()> {
+        if delta == 0 {
+            return Ok(());
+        }
+        let mut sql = Sql::new(self.backend);
+        sql.push("UPDATE groups SET member_count = member_count + ")
+            .bind(delta)
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND org_id = ")
+            .bind(org_id);
+        txn.execute_raw(sql.build()).await?;
+        Ok(())
     }
 
     /// Bumps the version by `calls` (one per call of a membership batch); NOT_FOUND when the group

@@ -198,10 +198,18 @@ impl Store {
             .collect();
         self.roles_after_membership(&txn, org_id, group_id, &touched)
             .await?;
+        self.count_members(
+            &txn,
+            org_id,
+            group_id,
+            added.len() as i64 - removed.len() as i64,
+        )
+        .await?;
         let row = groups::Entity::find_by_id(group_id.to_owned())
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
+        let member_count = row.member_count;
         let updated = to_pb(row);
         let skipped: HashSet<String> = skipped.into_iter().collect();
         // Each id added or removed is credited to the first call in the batch that named it.
@@ -236,6 +244,7 @@ impl Store {
             responses.push(pb::GroupWriteResponse {
                 group: Some(updated.clone()),
                 skipped_member_ids: own_skipped,
+                member_count,
             });
         }
         txn.commit().await?;

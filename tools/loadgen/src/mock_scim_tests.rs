@@ -46,6 +46,7 @@ impl GroupService for Groups {
         let members = group.members.into_iter().map(|m| m.value).collect();
         self.groups.lock().unwrap().insert(id.clone(), members);
         Ok(tonic::Response::new(pb::GroupWriteResponse {
+            member_count: 0,
             group: Some(pb::Group {
                 id,
                 display_name: group.display_name,
@@ -90,6 +91,7 @@ impl GroupService for Groups {
             ));
         }
         Ok(tonic::Response::new(pb::GroupWriteResponse {
+            member_count: 0,
             group: Some(pb::Group {
                 id: request.id,
                 ..Default::default()
