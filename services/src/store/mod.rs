@@ -6,6 +6,7 @@
 //! `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`.
 
 mod audit;
+mod create_batch;
 mod domains;
 mod entities;
 pub mod filter;
@@ -74,6 +75,8 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// Membership changes waiting to be applied together, per group.
     batches: Arc<membership_batch::MembershipBatches>,
+    /// User creates waiting to be written together, per organization.
+    creates: Arc<create_batch::CreateBatches>,
 }
 
 /// A write transaction; dropped without [`WriteTxn::commit`] it rolls back.
@@ -175,6 +178,7 @@ impl Store {
             clock,
             write_lock,
             batches: Arc::default(),
+            creates: Arc::default(),
         })
     }
 

@@ -125,20 +125,31 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let txn = self.begin_write().await?;
-        check_manager(&*txn, org_id, &user).await?;
-        let row = row.insert(&*txn).await?;
-        insert_emails(&*txn, org_id, &id, &user.emails).await?;
-        self.roles_for_new_user(&txn, org_id, &id, &user).await?;
+        self.batched_create(actor, org_id, row, user, id).await
+    }
+
+    /// Writes one new user inside `txn` (a create batch's transaction).
+    pub(super) async fn insert_user_in(
+        &self,
+        txn: &super::WriteTxn,
+        actor: &Actor,
+        org_id: &str,
+        row: users::ActiveModel,
+        user: &pb::User,
+        id: &str,
+    ) -> CoreResult<pb::User> {
+        check_manager(&**txn, org_id, user).await?;
+        let row = row.insert(&**txn).await?;
+        insert_emails(&**txn, org_id, id, &user.emails).await?;
+        self.roles_for_new_user(txn, org_id, id, user).await?;
         let created = to_pb(row)?;
         let event = Event {
             operation: "user.create",
             target_kind: "user",
-            target_id: &id,
+            target_id: id,
         };
-        self.audit(&txn, actor, event, &user_changes(None, Some(&created)))
+        self.audit(txn, actor, event, &user_changes(None, Some(&created)))
             .await?;
-        txn.commit().await?;
         Ok(created)
     }
 
