@@ -7,7 +7,7 @@
 //! failures (SERVFAIL, nothing listening) as UNAVAILABLE, the verified names the email rules
 //! read, and `rosterctl domain`.
 
-use crate::harness::{Authed, Bearer, TestServer, failure};
+use crate::harness::{Authed, Bearer, TestServer, failure, rosterctl_json};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -719,36 +719,6 @@ async fn resolver_failures_are_unavailable_not_internal() {
     server.stop().await;
 }
 
-// ---------------------------------------------------------------------------------------------
-// rosterctl
-// ---------------------------------------------------------------------------------------------
-
-/// Runs rosterctl with `--json` and the token; returns (exit code, stdout as JSON or null, stderr).
-async fn rosterctl(
-    server: &TestServer,
-    token: &str,
-    args: &[&str],
-) -> (i32, serde_json::Value, String) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rosterctl"));
-    command
-        .arg("--server")
-        .arg(server.grpc_url())
-        .arg("--json")
-        .args(args)
-        .env_remove("ROSTER_SERVER")
-        .env("ROSTER_TOKEN", token);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .expect("rosterctl runs");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        serde_json::from_str(&stdout).unwrap_or_default(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn rosterctl_drives_domains() {
     let dns = DnsServer::start().await;
@@ -756,7 +726,7 @@ async fn rosterctl_drives_domains() {
     let admin = server.admin.clone();
 
     let (code, registered, stderr) =
-        rosterctl(&server, &admin, &["domain", "register", "Example.com"]).await;
+        rosterctl_json(&server, &admin, &["domain", "register", "Example.com"]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(registered["name"], "example.com");
     assert_eq!(registered["status"], "pending");
@@ -767,27 +737,28 @@ async fn rosterctl_drives_domains() {
     let id = registered["id"].as_str().unwrap().to_owned();
     let challenge = registered["challengeValue"].as_str().unwrap().to_owned();
 
-    let (code, _, stderr) = rosterctl(&server, &admin, &["domain", "verify", &id]).await;
+    let (code, _, stderr) = rosterctl_json(&server, &admin, &["domain", "verify", &id]).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("FAILED_PRECONDITION"), "{stderr}");
     assert!(stderr.contains("no TXT record"), "{stderr}");
 
     dns.set_txt("_roster-challenge.example.com", &[&[challenge.as_str()]]);
-    let (code, verified, stderr) = rosterctl(&server, &admin, &["domain", "verify", &id]).await;
+    let (code, verified, stderr) =
+        rosterctl_json(&server, &admin, &["domain", "verify", &id]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(verified["status"], "verified");
     assert_eq!(verified["verifiedBy"], "dns");
 
-    let (code, listed, stderr) = rosterctl(&server, &admin, &["domain", "list"]).await;
+    let (code, listed, stderr) = rosterctl_json(&server, &admin, &["domain", "list"]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(listed["domains"][0]["name"], "example.com");
 
     let (code, other, _) =
-        rosterctl(&server, &admin, &["domain", "register", "other.example"]).await;
+        rosterctl_json(&server, &admin, &["domain", "register", "other.example"]).await;
     assert_eq!(code, 0);
     let other_id = other["id"].as_str().unwrap().to_owned();
     let (code, marked, stderr) =
-        rosterctl(&server, &admin, &["domain", "mark-verified", &other_id]).await;
+        rosterctl_json(&server, &admin, &["domain", "mark-verified", &other_id]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
         marked["verifiedBy"]
@@ -796,10 +767,10 @@ async fn rosterctl_drives_domains() {
             .starts_with("manual:token:")
     );
 
-    let (code, deleted, stderr) = rosterctl(&server, &admin, &["domain", "delete", &id]).await;
+    let (code, deleted, stderr) = rosterctl_json(&server, &admin, &["domain", "delete", &id]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(deleted["name"], "example.com");
-    let (code, _, stderr) = rosterctl(&server, &admin, &["domain", "delete", &id]).await;
+    let (code, _, stderr) = rosterctl_json(&server, &admin, &["domain", "delete", &id]).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("NOT_FOUND"), "{stderr}");
     server.stop().await;

@@ -503,3 +503,30 @@ impl TestServer {
         }
     }
 }
+
+/// Runs the real rosterctl with `--json` and `token` against `server`; returns (exit code, stdout
+/// as JSON or null, stderr).
+pub async fn rosterctl_json(
+    server: &TestServer,
+    token: &str,
+    args: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rosterctl"));
+    command
+        .arg("--server")
+        .arg(server.grpc_url())
+        .arg("--json")
+        .args(args)
+        .env_remove("ROSTER_SERVER")
+        .env("ROSTER_TOKEN", token);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("rosterctl runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        serde_json::from_str(&stdout).unwrap_or_default(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}

@@ -4,7 +4,9 @@
 //! membership changes of one user, provisioning writes (userType, roles, over gRPC and SCIM),
 //! unknown names, isolation, scopes, the migration's backfill, and `rosterctl role`.
 
-use crate::harness::{TestDb, TestServer, create_group, create_user, failure, member, query_text};
+use crate::harness::{
+    TestDb, TestServer, create_group, create_user, failure, member, query_text, rosterctl_json,
+};
 use roster::pb::{
     self, AssignmentSource, RoleReason, assign_group_role_request, assign_user_role_request,
     group_change::Change,
@@ -1182,36 +1184,6 @@ async fn the_migration_gives_existing_organizations_and_users_their_roles() {
     db.drop_database().await;
 }
 
-// ---------------------------------------------------------------------------------------------
-// rosterctl
-// ---------------------------------------------------------------------------------------------
-
-/// Runs rosterctl with `--json` and the token; returns (exit code, stdout as JSON or null, stderr).
-async fn rosterctl(
-    server: &TestServer,
-    token: &str,
-    args: &[&str],
-) -> (i32, serde_json::Value, String) {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rosterctl"));
-    command
-        .arg("--server")
-        .arg(server.grpc_url())
-        .arg("--json")
-        .args(args)
-        .env_remove("ROSTER_SERVER")
-        .env("ROSTER_TOKEN", token);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .expect("rosterctl runs");
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        serde_json::from_str(&stdout).unwrap_or_default(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn rosterctl_drives_roles() {
     let server = TestServer::start().await;
@@ -1219,7 +1191,7 @@ async fn rosterctl_drives_roles() {
     let group = role_group(&server, "Engineering", &[&user.id], None).await;
     let admin = server.admin.clone();
 
-    let (code, list, stderr) = rosterctl(&server, &admin, &["role", "list"]).await;
+    let (code, list, stderr) = rosterctl_json(&server, &admin, &["role", "list"]).await;
     assert_eq!(code, 0, "{stderr}");
     let names: Vec<&str> = list["roles"]
         .as_array()
@@ -1230,7 +1202,7 @@ async fn rosterctl_drives_roles() {
     assert_eq!(names, ["Admin", "FullMember", "FreeMember", "Guest"]);
     assert_eq!(list["roles"][2]["isDefault"], true);
 
-    let (code, defined, stderr) = rosterctl(
+    let (code, defined, stderr) = rosterctl_json(
         &server,
         &admin,
         &["role", "define", "Owner", "--rank", "500"],
@@ -1242,7 +1214,7 @@ async fn rosterctl_drives_roles() {
         (Some("Owner"), Some(500))
     );
 
-    let (code, assigned, stderr) = rosterctl(
+    let (code, assigned, stderr) = rosterctl_json(
         &server,
         &admin,
         &["role", "assign-group", &group, "FullMember"],
@@ -1252,14 +1224,15 @@ async fn rosterctl_drives_roles() {
     assert_eq!(assigned["changedMembers"], 1);
     assert_eq!(assigned["groupDisplayName"], "Engineering");
 
-    let (code, shown, stderr) = rosterctl(&server, &admin, &["role", "effective", &user.id]).await;
+    let (code, shown, stderr) =
+        rosterctl_json(&server, &admin, &["role", "effective", &user.id]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(shown["role"], "FullMember");
     assert_eq!(shown["reason"], "group");
     assert_eq!(shown["groupId"], group.as_str());
 
     let (code, shown, stderr) =
-        rosterctl(&server, &admin, &["role", "assign-user", &user.id, "Owner"]).await;
+        rosterctl_json(&server, &admin, &["role", "assign-user", &user.id, "Owner"]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         (
@@ -1269,14 +1242,14 @@ async fn rosterctl_drives_roles() {
         ),
         (Some("Owner"), Some("explicit"), Some("admin"))
     );
-    let (code, shown, _) = rosterctl(
+    let (code, shown, _) = rosterctl_json(
         &server,
         &admin,
         &["role", "assign-user", &user.id, "--clear"],
     )
     .await;
     assert_eq!((code, shown["reason"].as_str()), (0, Some("group")));
-    let (code, cleared, _) = rosterctl(
+    let (code, cleared, _) = rosterctl_json(
         &server,
         &admin,
         &["role", "assign-group", &group, "--clear"],
@@ -1284,7 +1257,7 @@ async fn rosterctl_drives_roles() {
     .await;
     assert_eq!((code, cleared["role"].is_null()), (0, true));
 
-    let (code, _, stderr) = rosterctl(
+    let (code, _, stderr) = rosterctl_json(
         &server,
         &admin,
         &["role", "assign-user", &user.id, "Full Member"],
