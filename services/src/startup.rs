@@ -4,7 +4,9 @@
 use crate::config::{Config, Role};
 use crate::domain::clock::Clock;
 use crate::grpc::DomainApi;
-use crate::grpc::{AuditApi, Core, GroupApi, OrganizationApi, RoleApi, TokenApi, UserApi};
+use crate::grpc::{
+    AuditApi, Core, GroupApi, OrganizationApi, PolicyApi, RoleApi, TokenApi, UserApi,
+};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{Metrics, ObserveLayer};
 use anyhow::Context as _;
@@ -13,6 +15,7 @@ use roster::pb::audit_service_server::AuditServiceServer;
 use roster::pb::domain_service_server::DomainServiceServer;
 use roster::pb::group_service_server::GroupServiceServer;
 use roster::pb::organization_service_server::OrganizationServiceServer;
+use roster::pb::policy_service_server::PolicyServiceServer;
 use roster::pb::role_service_server::RoleServiceServer;
 use roster::pb::token_service_server::TokenServiceServer;
 use roster::pb::user_service_server::UserServiceServer;
@@ -41,12 +44,16 @@ pub struct Running {
     store: Option<Store>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    policy_watcher: Option<JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops accepting connections, lets in-flight requests finish, closes the database.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
+        if let Some(watcher) = self.policy_watcher {
+            watcher.abort();
+        }
         for task in self.tasks {
             task.await.context("while joining a server task")??;
         }
@@ -66,6 +73,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut store = None;
     let mut grpc_addr = None;
     let mut bootstrap = None;
+    let mut policy_watcher = None;
     let facade_core;
 
     if config.role == Role::All {
@@ -75,7 +83,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             sqlite_synchronous: config.sqlite_synchronous.clone(),
         };
         let opened = Store::connect(&options, Clock::system()).await?;
-        let core = Core::new(opened.clone());
+        let mut core = Core::new(opened.clone());
+        core.skip_policy =
+            std::env::var("ROSTER_UNSAFE_SKIP_POLICY").is_ok_and(|value| value == "1");
+        if core.skip_policy {
+            tracing::warn!(
+                "ROSTER_UNSAFE_SKIP_POLICY=1: every authenticated caller may do anything; for measuring authorization's cost only"
+            );
+        }
+        crate::policy::watcher::start(&opened, &core.policy).await?;
+        policy_watcher = Some(crate::policy::watcher::spawn(
+            opened.clone(),
+            core.policy.clone(),
+        ));
         bootstrap = bootstrap_if_empty(&core).await?;
         if let (Some(first), Some(path)) = (&bootstrap, &config.bootstrap_token_file) {
             write_secret_file(path, &first.secret)?;
@@ -133,6 +153,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store,
         stop,
         tasks,
+        policy_watcher,
     })
 }
 
@@ -154,6 +175,7 @@ async fn serve_grpc(
         .await;
     health.set_serving::<RoleServiceServer<RoleApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -189,6 +211,10 @@ async fn serve_grpc(
         )
         .add_service(
             RoleServiceServer::new(RoleApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            PolicyServiceServer::new(PolicyApi(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(

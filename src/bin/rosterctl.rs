@@ -20,6 +20,7 @@ use ctl::domain::DomainCommand;
 use ctl::group::GroupCommand;
 use ctl::org::OrgCommand;
 use ctl::output::Report;
+use ctl::policy::PolicyCommand;
 use ctl::role::RoleCommand;
 use ctl::token::TokenCommand;
 use ctl::user::UserCommand;
@@ -80,6 +81,9 @@ enum Command {
     /// The audit log: list events, or tail new ones.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The authorization policy (casbin rules): list, allow, deny, group, remove, explain.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -121,6 +125,7 @@ async fn run(command: Command, server: &str, token: &str, as_json: bool) -> Resu
         Command::Role(command) => ctl::role::run(command, &conn).await,
         Command::Domain(command) => ctl::domain::run(command, &conn).await,
         Command::Audit(command) => ctl::audit::run(command, &conn, as_json).await,
+        Command::Policy(command) => ctl::policy::run(command, &conn).await,
     }
 }
 

@@ -22,7 +22,7 @@ use tonic::{Code, ConnectError, Request, Status};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A channel whose calls carry the bearer token.
-type Authenticated = InterceptedService<Channel, BearerAuth>;
+pub type Authenticated = InterceptedService<Channel, BearerAuth>;
 
 /// Adds `authorization: Bearer <secret>` to every call; the value is marked sensitive.
 #[derive(Clone)]
@@ -96,6 +96,16 @@ impl Connection {
     /// The DomainService client.
     pub fn domains(&self) -> roster::pb::domain_service_client::DomainServiceClient<Authenticated> {
         roster::pb::domain_service_client::DomainServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.auth.clone(),
+        )
+    }
+
+    /// The PolicyService client.
+    pub fn policies(
+        &self,
+    ) -> roster::pb::policy_service_client::PolicyServiceClient<Authenticated> {
+        roster::pb::policy_service_client::PolicyServiceClient::with_interceptor(
             self.channel.clone(),
             self.auth.clone(),
         )

@@ -8,6 +8,7 @@ pub mod filter;
 pub mod group;
 pub mod org;
 pub mod output;
+pub mod policy;
 pub mod role;
 pub mod token;
 pub mod user;

@@ -679,13 +679,13 @@ async fn refused_authorizations_are_recorded_as_denied() {
                 "user.create",
                 reader.id.as_str(),
                 "read only",
-                "missing_scope:scim:write"
+                "policy:default_deny"
             ),
             (
                 "audit.list",
                 writer.id.as_str(),
                 "Okta production",
-                "missing_scope:admin"
+                "policy:default_deny"
             ),
             (
                 "token.create",

@@ -12,6 +12,7 @@ mod durability;
 mod groups;
 mod isolation;
 mod paging;
+mod policy;
 mod roles;
 mod scim_client;
 mod scim_groups;

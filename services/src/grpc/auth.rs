@@ -3,6 +3,7 @@
 use crate::domain::audit::{self, Actor, PrincipalKind};
 use crate::domain::token;
 use crate::error::CoreError;
+use crate::policy::{self, Decision, Level};
 use crate::store::{AuthToken, Event, Store};
 use roster::scopes;
 use std::collections::HashMap;
@@ -20,6 +21,8 @@ pub struct Principal {
     pub org_id: String,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// Every casbin subject the caller is, joined by `|` (its token, scopes and connection).
+    pub subjects: String,
 }
 
 impl Principal {
@@ -197,11 +200,14 @@ impl Authenticator {
             });
         }
         tracing::Span::current().record("token_id", stored.id.as_str());
+        let subjects =
+            policy::subjects_of_token(&stored.id, stored.scopes.iter().map(String::as_str), None);
         Ok(Principal {
             token_id: stored.id,
             token_name: stored.name,
             org_id: stored.org_id,
             scopes: stored.scopes,
+            subjects,
         })
     }
 }
@@ -229,22 +235,91 @@ pub fn actor_of<T>(principal: &Principal, request: &Request<T>) -> Actor {
 }
 
 impl super::Core {
-    /// Authenticates the caller of `request` and checks `scope`. A refusal is recorded in the
-    /// caller's organization as a `denied` event for `operation` (an unauthenticated caller has no
-    /// organization, so nothing is recorded for it).
+    /// Authenticates the caller of `request` and asks the policy whether it may do `operation`
+    /// (see `policy::permissions`). A refusal is recorded in the caller's organization as a
+    /// `denied` event naming the rule that decided, or `default-deny` (an unauthenticated caller
+    /// has no organization, so nothing is recorded for it).
     pub async fn authorize<T>(
         &self,
         request: &Request<T>,
-        scope: &str,
         operation: &str,
     ) -> Result<(Principal, Actor), Status> {
         let principal = self.auth.authenticate(request).await?;
         let actor = actor_of(&principal, request);
-        if let Err(status) = principal.require(scope) {
-            let reason = format!("missing_scope:{scope}");
-            return Err(self.deny(&actor, operation, "", "", &reason, status).await);
+        if self.skip_policy {
+            return Ok((principal, actor));
+        }
+        let Some(needed) = policy::permission(operation) else {
+            tracing::error!(operation, "no permission is defined for this operation");
+            let status = CoreError::forbidden(format!("{operation} is not allowed")).into();
+            return Err(self
+                .deny(&actor, operation, "", "", "unknown_operation", status)
+                .await);
+        };
+        let domain = match needed.level {
+            Level::Organization => principal.org_id.as_str(),
+            Level::System => policy::rules::EVERY_ORGANIZATION,
+        };
+        let decision = self
+            .policy
+            .decide(&principal.subjects, domain, needed.object, needed.action)
+            .await?;
+        if !decision.allowed {
+            let level = match needed.level {
+                Level::Organization => "",
+                Level::System => {
+                    "; it is a system-level permission, granted only by rules for every organization (by default to the system scope)"
+                }
+            };
+            let status = CoreError::forbidden(format!(
+                "this token may not {} {}{}{level}",
+                needed.action,
+                needed.object,
+                refusal_hint(&decision)
+            ))
+            .into();
+            return Err(self
+                .deny(
+                    &actor,
+                    operation,
+                    "",
+                    "",
+                    &refusal_reason(&decision),
+                    status,
+                )
+                .await);
         }
         Ok((principal, actor))
+    }
+
+    /// Checks an attribute-level permission (`users.role` `set:Admin`, say) for a principal that
+    /// passed [`Core::authorize`]; a refusal is audited like any other.
+    pub async fn authorize_attribute(
+        &self,
+        principal: &Principal,
+        actor: &Actor,
+        operation: &str,
+        object: &str,
+        action: &str,
+    ) -> Result<(), Status> {
+        if self.skip_policy {
+            return Ok(());
+        }
+        let decision = self
+            .policy
+            .decide(&principal.subjects, &principal.org_id, object, action)
+            .await?;
+        if decision.allowed {
+            return Ok(());
+        }
+        let status = CoreError::forbidden(format!(
+            "this token may not {action} on {object}{}",
+            refusal_hint(&decision)
+        ))
+        .into();
+        Err(self
+            .deny(actor, operation, "", "", &refusal_reason(&decision), status)
+            .await)
     }
 
     /// Records a refused authorization and returns `status` (the refusal stands even when the
@@ -267,5 +342,21 @@ impl super::Core {
             tracing::error!(error = %error, operation, "could not record a refused authorization");
         }
         status
+    }
+}
+
+/// The audit reason of a refusal: the deciding rule's id, or `default-deny`.
+fn refusal_reason(decision: &Decision) -> String {
+    match &decision.rule {
+        Some((id, _)) => format!("policy:denied_by:{id}"),
+        None => "policy:default_deny".to_owned(),
+    }
+}
+
+/// The end of a refusal's message: which rule denied, or that none allows.
+fn refusal_hint(decision: &Decision) -> String {
+    match &decision.rule {
+        Some((id, _)) => format!(" (denied by policy rule {id})"),
+        None => " (no policy rule allows it)".to_owned(),
     }
 }

@@ -7,8 +7,8 @@ use crate::dns::TxtResolver;
 use crate::domain::domains::{self, DomainName};
 use crate::domain::validate;
 use crate::error::CoreError;
+use roster::ErrorCode;
 use roster::pb::{self, domain_service_server::DomainService};
-use roster::{ErrorCode, scopes};
 use tonic::{Request, Response, Status};
 
 /// The DomainService implementation.
@@ -30,10 +30,7 @@ impl DomainService for DomainApi {
         &self,
         request: Request<pb::RegisterDomainRequest>,
     ) -> Result<Response<pb::Domain>, Status> {
-        let (principal, actor) = self
-            .core
-            .authorize(&request, scopes::ADMIN, "domain.register")
-            .await?;
+        let (principal, actor) = self.core.authorize(&request, "domain.register").await?;
         let name = DomainName::parse(&request.get_ref().name)?;
         let domain = self
             .core
@@ -48,10 +45,7 @@ impl DomainService for DomainApi {
         &self,
         request: Request<pb::ListDomainsRequest>,
     ) -> Result<Response<pb::ListDomainsResponse>, Status> {
-        let (principal, _) = self
-            .core
-            .authorize(&request, scopes::SCIM_READ, "domain.list")
-            .await?;
+        let (principal, _) = self.core.authorize(&request, "domain.list").await?;
         Ok(Response::new(pb::ListDomainsResponse {
             domains: self.core.store.list_domains(&principal.org_id).await?,
         }))
@@ -61,10 +55,7 @@ impl DomainService for DomainApi {
         &self,
         request: Request<pb::GetDomainRequest>,
     ) -> Result<Response<pb::Domain>, Status> {
-        let (principal, _) = self
-            .core
-            .authorize(&request, scopes::SCIM_READ, "domain.get")
-            .await?;
+        let (principal, _) = self.core.authorize(&request, "domain.get").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         let row = self.core.store.get_domain(&principal.org_id, &id).await?;
         Ok(Response::new(row.to_pb()))
@@ -74,10 +65,7 @@ impl DomainService for DomainApi {
         &self,
         request: Request<pb::VerifyDomainRequest>,
     ) -> Result<Response<pb::Domain>, Status> {
-        let (principal, actor) = self
-            .core
-            .authorize(&request, scopes::ADMIN, "domain.verify")
-            .await?;
+        let (principal, actor) = self.core.authorize(&request, "domain.verify").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         let store = &self.core.store;
         let row = store.get_domain(&principal.org_id, &id).await?;
@@ -119,7 +107,7 @@ impl DomainService for DomainApi {
     ) -> Result<Response<pb::Domain>, Status> {
         let (principal, actor) = self
             .core
-            .authorize(&request, scopes::SYSTEM, "domain.verify")
+            .authorize(&request, "domain.mark_verified")
             .await?;
         let request = request.get_ref();
         let id = validate::id("id", &request.id)?;
@@ -148,10 +136,7 @@ impl DomainService for DomainApi {
         &self,
         request: Request<pb::DeleteDomainRequest>,
     ) -> Result<Response<pb::DeleteDomainResponse>, Status> {
-        let (principal, actor) = self
-            .core
-            .authorize(&request, scopes::ADMIN, "domain.delete")
-            .await?;
+        let (principal, actor) = self.core.authorize(&request, "domain.delete").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         let domain = self
             .core

@@ -5,7 +5,6 @@ use crate::domain::validate;
 use crate::error::CoreError;
 use crate::store::validate_group;
 use roster::pb::{self, group_service_server::GroupService};
-use roster::scopes;
 use tonic::{Request, Response, Status};
 
 /// The GroupService implementation.
@@ -17,10 +16,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::CreateGroupRequest>,
     ) -> Result<Response<pb::GroupWriteResponse>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SCIM_WRITE, "group.create")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "group.create").await?;
         let mut group = required(request.into_inner().group, "group")?;
         validate_group(&mut group)?;
         Ok(Response::new(
@@ -35,10 +31,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::GetGroupRequest>,
     ) -> Result<Response<pb::Group>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "group.get")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "group.get").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         Ok(Response::new(
             self.0
@@ -52,10 +45,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "group.list")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "group.list").await?;
         Ok(Response::new(
             self.0
                 .store
@@ -68,10 +58,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::UpdateGroupRequest>,
     ) -> Result<Response<pb::GroupWriteResponse>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SCIM_WRITE, "group.update")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "group.update").await?;
         let request = request.into_inner();
         let id = validate::id("id", &request.id)?;
         let mut changes = Vec::with_capacity(request.changes.len());
@@ -100,10 +87,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::DeleteGroupRequest>,
     ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SCIM_WRITE, "group.delete")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "group.delete").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         self.0
             .store
@@ -121,10 +105,7 @@ impl GroupService for GroupApi {
         &self,
         request: Request<pb::ListGroupMembersRequest>,
     ) -> Result<Response<pb::ListGroupMembersResponse>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "group.list_members")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "group.list_members").await?;
         let request = request.into_inner();
         let group_id = validate::id("group_id", &request.group_id)?;
         let page_size = match request.page_size {

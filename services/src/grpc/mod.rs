@@ -7,6 +7,7 @@ mod auth;
 mod domains;
 mod groups;
 mod organizations;
+mod policies;
 mod roles;
 mod tokens;
 mod users;
@@ -16,10 +17,12 @@ pub use auth::{Authenticator, Principal, actor_of};
 pub use domains::DomainApi;
 pub use groups::GroupApi;
 pub use organizations::OrganizationApi;
+pub use policies::PolicyApi;
 pub use roles::RoleApi;
 pub use tokens::TokenApi;
 pub use users::UserApi;
 
+use crate::policy::PolicyEngine;
 use crate::store::Store;
 
 /// What every RPC handler needs.
@@ -29,14 +32,21 @@ pub struct Core {
     pub store: Store,
     /// Checks bearer tokens.
     pub auth: Authenticator,
+    /// The casbin policy every call is authorized by.
+    pub policy: PolicyEngine,
+    /// Authentication only, no policy: for measuring what authorization costs (never in
+    /// production; set by `ROSTER_UNSAFE_SKIP_POLICY=1`, and rosterd says so loudly).
+    pub skip_policy: bool,
 }
 
 impl Core {
-    /// A core over `store`.
+    /// A core over `store`, with an empty policy (deny everything) until one is loaded.
     pub fn new(store: Store) -> Self {
         Self {
             auth: Authenticator::new(store.clone()),
             store,
+            policy: PolicyEngine::default(),
+            skip_policy: false,
         }
     }
 }

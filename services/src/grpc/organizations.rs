@@ -28,10 +28,7 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::CreateOrganizationResponse>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SYSTEM, "organization.create")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "organization.create").await?;
         let request = request.into_inner();
         validate::organization_name(&request.name)?;
         let display_name = if request.display_name.is_empty() {
@@ -55,9 +52,7 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
-        self.0
-            .authorize(&request, scopes::SYSTEM, "organization.list")
-            .await?;
+        self.0.authorize(&request, "organization.list").await?;
         Ok(Response::new(pb::ListOrganizationsResponse {
             organizations: self.0.store.list_organizations().await?,
         }))

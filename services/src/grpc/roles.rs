@@ -5,7 +5,6 @@ use super::Core;
 use crate::domain::{role, validate};
 use crate::error::CoreError;
 use roster::pb::{self, role_service_server::RoleService};
-use roster::scopes;
 use tonic::{Request, Response, Status};
 
 /// The RoleService implementation.
@@ -33,10 +32,7 @@ impl RoleService for RoleApi {
         &self,
         request: Request<pb::ListRolesRequest>,
     ) -> Result<Response<pb::ListRolesResponse>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "role.list")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "role.list").await?;
         Ok(Response::new(pb::ListRolesResponse {
             roles: self.0.store.list_roles(&principal.org_id).await?,
         }))
@@ -46,10 +42,7 @@ impl RoleService for RoleApi {
         &self,
         request: Request<pb::DefineRoleRequest>,
     ) -> Result<Response<pb::Role>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::ADMIN, "role.define")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "role.define").await?;
         let request = request.into_inner();
         let role = self
             .0
@@ -71,10 +64,7 @@ impl RoleService for RoleApi {
         request: Request<pb::AssignUserRoleRequest>,
     ) -> Result<Response<pb::EffectiveRole>, Status> {
         use pb::assign_user_role_request::Assignment;
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::ADMIN, "role.assign_user")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "role.assign_user").await?;
         let request = request.into_inner();
         let user_id = validate::id("user_id", &request.user_id)?;
         let (role, clear) = match &request.assignment {
@@ -83,6 +73,17 @@ impl RoleService for RoleApi {
             None => (None, None),
         };
         let role = assignment(role, clear)?;
+        if let Some(name) = role {
+            self.0
+                .authorize_attribute(
+                    &principal,
+                    &actor,
+                    "role.assign_user",
+                    "users.role",
+                    &format!("set:{name}"),
+                )
+                .await?;
+        }
         Ok(Response::new(
             self.0
                 .store
@@ -96,10 +97,7 @@ impl RoleService for RoleApi {
         request: Request<pb::AssignGroupRoleRequest>,
     ) -> Result<Response<pb::AssignGroupRoleResponse>, Status> {
         use pb::assign_group_role_request::Assignment;
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::ADMIN, "role.assign_group")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "role.assign_group").await?;
         let request = request.into_inner();
         let group_id = validate::id("group_id", &request.group_id)?;
         let (role, clear) = match &request.assignment {
@@ -108,6 +106,17 @@ impl RoleService for RoleApi {
             None => (None, None),
         };
         let role = assignment(role, clear)?;
+        if let Some(name) = role {
+            self.0
+                .authorize_attribute(
+                    &principal,
+                    &actor,
+                    "role.assign_group",
+                    "groups.role",
+                    &format!("set:{name}"),
+                )
+                .await?;
+        }
         Ok(Response::new(
             self.0
                 .store
@@ -120,10 +129,7 @@ impl RoleService for RoleApi {
         &self,
         request: Request<pb::GetEffectiveRoleRequest>,
     ) -> Result<Response<pb::EffectiveRole>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "role.effective")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "role.effective").await?;
         let user_id = validate::id("user_id", &request.get_ref().user_id)?;
         Ok(Response::new(
             self.0

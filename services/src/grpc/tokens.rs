@@ -18,10 +18,7 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::CreateTokenRequest>,
     ) -> Result<Response<pb::CreateTokenResponse>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::ADMIN, "token.create")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "token.create").await?;
         let request = request.into_inner();
         validate::required("name", &request.name, MAX_SHORT / 2)?;
         if request.scopes.is_empty() {
@@ -90,10 +87,7 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::ListTokensRequest>,
     ) -> Result<Response<pb::ListTokensResponse>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::ADMIN, "token.list")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "token.list").await?;
         let tokens = self
             .0
             .store
@@ -106,10 +100,7 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::RevokeTokenRequest>,
     ) -> Result<Response<pb::ApiToken>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::ADMIN, "token.revoke")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "token.revoke").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         let token = self
             .0

@@ -1,14 +1,58 @@
 //! UserService.
 
-use super::{Core, required};
+use super::{Core, Principal, required};
+use crate::domain::audit::Actor;
 use crate::domain::{user, validate};
 use crate::store::UserLookup;
 use roster::pb::{self, get_user_request::Lookup, user_service_server::UserService};
-use roster::scopes;
 use tonic::{Request, Response, Status};
 
 /// The UserService implementation.
 pub struct UserApi(pub Core);
+
+/// The values a user's role can come from (`userType` and each `roles` value), each once.
+fn role_values(user: &pb::User) -> Vec<&str> {
+    let mut values: Vec<&str> = user
+        .user_type
+        .as_deref()
+        .into_iter()
+        .chain(user.roles.iter().map(|role| role.value.as_str()))
+        .filter(|value| !value.is_empty())
+        .collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+impl UserApi {
+    /// The attribute-level rule: every role value `user` sets that `current` did not have needs
+    /// `users.role` `set:<value>` (a connection may be denied `set:Admin`, say).
+    async fn check_role_values(
+        &self,
+        principal: &Principal,
+        actor: &Actor,
+        operation: &str,
+        current: Option<&pb::User>,
+        user: &pb::User,
+    ) -> Result<(), Status> {
+        let before = current.map(role_values).unwrap_or_default();
+        for value in role_values(user) {
+            if before.contains(&value) {
+                continue;
+            }
+            self.0
+                .authorize_attribute(
+                    principal,
+                    actor,
+                    operation,
+                    "users.role",
+                    &format!("set:{value}"),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
 
 #[tonic::async_trait]
 impl UserService for UserApi {
@@ -16,13 +60,12 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SCIM_WRITE, "user.create")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "user.create").await?;
         let mut user = required(request.into_inner().user, "user")?;
         user::normalize(&mut user)?;
         user.groups.clear();
+        self.check_role_values(&principal, &actor, "user.create", None, &user)
+            .await?;
         Ok(Response::new(
             self.0
                 .store
@@ -35,10 +78,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "user.get")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "user.get").await?;
         let request = request.into_inner();
         let id;
         let lookup = match required(request.lookup.as_ref(), "lookup")? {
@@ -67,10 +107,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        let (principal, _) = self
-            .0
-            .authorize(&request, scopes::SCIM_READ, "user.list")
-            .await?;
+        let (principal, _) = self.0.authorize(&request, "user.list").await?;
         Ok(Response::new(
             self.0
                 .store
@@ -83,15 +120,25 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::ReplaceUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SCIM_WRITE, "user.replace")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "user.replace").await?;
         let request = request.into_inner();
         let mut user = required(request.user, "user")?;
         user.id = validate::id("user.id", &user.id)?;
         user::normalize(&mut user)?;
         user.groups.clear();
+        if !role_values(&user).is_empty() {
+            // Only values the write adds are checked: a PATCH of the name re-sends an unchanged
+            // userType, and a connection denied `set:Admin` must still be able to rename an
+            // Admin someone else appointed.
+            let current = self
+                .0
+                .store
+                .get_user(&principal.org_id, UserLookup::Id(&user.id), false)
+                .await
+                .ok();
+            self.check_role_values(&principal, &actor, "user.replace", current.as_ref(), &user)
+                .await?;
+        }
         Ok(Response::new(
             self.0
                 .store
@@ -104,10 +151,7 @@ impl UserService for UserApi {
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
-        let (principal, actor) = self
-            .0
-            .authorize(&request, scopes::SCIM_WRITE, "user.delete")
-            .await?;
+        let (principal, actor) = self.0.authorize(&request, "user.delete").await?;
         let id = validate::id("id", &request.get_ref().id)?;
         self.0
             .store

@@ -13,6 +13,7 @@ pub mod filter;
 mod groups;
 mod membership_batch;
 mod organizations;
+mod policies;
 mod roles;
 mod sql;
 mod tokens;
@@ -21,6 +22,7 @@ mod users;
 pub use audit::Event;
 pub use domains::DomainRow;
 pub use groups::validate_group;
+pub use policies::{StoredRule, TokenSubjects};
 pub use tokens::AuthToken;
 pub use users::UserLookup;
 
