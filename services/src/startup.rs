@@ -4,12 +4,15 @@
 use crate::config::{Config, Role};
 use crate::domain::clock::Clock;
 use crate::grpc::DomainApi;
-use crate::grpc::{AuditApi, Core, GroupApi, OrganizationApi, RoleApi, TokenApi, UserApi};
+use crate::grpc::{
+    AuditApi, ConnectionApi, Core, GroupApi, OrganizationApi, RoleApi, TokenApi, UserApi,
+};
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{Metrics, ObserveLayer};
 use anyhow::Context as _;
 use roster::pb;
 use roster::pb::audit_service_server::AuditServiceServer;
+use roster::pb::connection_service_server::ConnectionServiceServer;
 use roster::pb::domain_service_server::DomainServiceServer;
 use roster::pb::group_service_server::GroupServiceServer;
 use roster::pb::organization_service_server::OrganizationServiceServer;
@@ -75,7 +78,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             sqlite_synchronous: config.sqlite_synchronous.clone(),
         };
         let opened = Store::connect(&options, Clock::system()).await?;
-        let core = Core::new(opened.clone());
+        let core = Core::with_trusted_proxies(opened.clone(), config.trusted_proxies.clone());
         bootstrap = bootstrap_if_empty(&core).await?;
         if let (Some(first), Some(path)) = (&bootstrap, &config.bootstrap_token_file) {
             write_secret_file(path, &first.secret)?;
@@ -119,12 +122,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .layer(ObserveLayer::new(metrics, "http"));
     let mut http_stopped = stopped;
     tasks.push(tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("while serving HTTP")
+        // The client's socket address reaches the facade (ConnectInfo), which hands it to the core
+        // for connections' IP allow-lists.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+        .context("while serving HTTP")
     }));
     Ok(Running {
         grpc_addr,
@@ -154,6 +162,9 @@ async fn serve_grpc(
         .await;
     health.set_serving::<RoleServiceServer<RoleApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
+    health
+        .set_serving::<ConnectionServiceServer<ConnectionApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -173,6 +184,10 @@ async fn serve_grpc(
         )
         .add_service(
             OrganizationServiceServer::new(OrganizationApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            ConnectionServiceServer::new(ConnectionApi(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
@@ -243,6 +258,7 @@ async fn bootstrap_if_empty(core: &Core) -> anyhow::Result<Option<Bootstrap>> {
                 &scopes,
                 None,
                 "bootstrap",
+                None,
             )
             .await?;
         txn.commit().await?;

@@ -6,6 +6,7 @@
 //! `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`.
 
 mod audit;
+mod connections;
 mod create_batch;
 mod domains;
 mod entities;
@@ -19,9 +20,10 @@ mod tokens;
 mod users;
 
 pub use audit::Event;
+pub use connections::{ConnectionRow, kind_name};
 pub use domains::DomainRow;
 pub use groups::validate_group;
-pub use tokens::AuthToken;
+pub use tokens::{AuthConnection, AuthToken};
 pub use users::UserLookup;
 
 use crate::domain::clock::Clock;
