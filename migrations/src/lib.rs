@@ -11,6 +11,7 @@ mod m20261211_000001_create_audit_events;
 mod m20261211_000002_create_domains;
 mod m20261212_000001_count_group_members;
 mod m20261213_000001_create_connections;
+mod m20261213_000002_create_external_ids;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000002_create_domains::Migration),
             Box::new(m20261212_000001_count_group_members::Migration),
             Box::new(m20261213_000001_create_connections::Migration),
+            Box::new(m20261213_000002_create_external_ids::Migration),
         ]
     }
 }

@@ -796,3 +796,217 @@ async fn rosterctl_manages_connections_and_mints_their_tokens_by_name() {
     assert!(stderr.contains("NOT_FOUND"), "{stderr}");
     server.stop().await;
 }
+
+/// The `id`s of a SCIM list reply.
+fn ids(reply: &crate::scim_client::Reply) -> Vec<String> {
+    crate::scim_client::assert_list(reply)
+        .iter()
+        .map(|resource| resource["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn each_connection_sees_and_filters_its_own_external_ids() {
+    use crate::scim_client::{GROUP_SCHEMA, filtered, patch_op};
+    let server = TestServer::start().await;
+    let okta = create(
+        &server,
+        &server.admin,
+        "Okta",
+        pb::ConnectionKind::Okta,
+        &[],
+    )
+    .await
+    .unwrap();
+    let entra = create(
+        &server,
+        &server.admin,
+        "Entra",
+        pb::ConnectionKind::Entra,
+        &[],
+    )
+    .await
+    .unwrap();
+    let (_, okta_secret) = connection_token(&server, "okta", &okta.id).await.unwrap();
+    let (_, entra_secret) = connection_token(&server, "entra", &entra.id).await.unwrap();
+    let okta_scim = ScimClient::new(&server, &okta_secret);
+    let entra_scim = ScimClient::new(&server, &entra_secret);
+    let admin_scim = ScimClient::new(&server, &server.admin);
+
+    // Okta creates Alice with its externalId; Entra gives the same person its own.
+    let (status, _, alice) = okta_scim
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "alice@example.com", "externalId": "00u-okta-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alice}");
+    assert_eq!(alice["externalId"], "00u-okta-1");
+    let alice_id = alice["id"].as_str().unwrap().to_owned();
+    let (status, _, patched) = entra_scim
+        .patch(
+            &format!("/Users/{alice_id}"),
+            &patch_op(json!([{"op": "Replace", "path": "externalId", "value": "entra-guid-9"}])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["externalId"], "entra-guid-9");
+
+    // Each sees its own; the default namespace (tokens without a connection) sees neither.
+    let (_, _, seen) = okta_scim.get(&format!("/Users/{alice_id}")).await;
+    assert_eq!(seen["externalId"], "00u-okta-1");
+    let (_, _, seen) = entra_scim.get(&format!("/Users/{alice_id}")).await;
+    assert_eq!(seen["externalId"], "entra-guid-9");
+    let (_, _, seen) = admin_scim.get(&format!("/Users/{alice_id}")).await;
+    assert!(seen.get("externalId").is_none(), "{seen}");
+
+    // Filters see only their own namespace.
+    let by = |client: &ScimClient, value: &str| {
+        let client = client.clone();
+        let path = filtered("/Users", &format!("externalId eq \"{value}\""));
+        async move { ids(&client.get(&path).await) }
+    };
+    assert_eq!(by(&okta_scim, "00u-okta-1").await, [alice_id.as_str()]);
+    assert!(by(&okta_scim, "entra-guid-9").await.is_empty());
+    assert_eq!(by(&entra_scim, "entra-guid-9").await, [alice_id.as_str()]);
+    assert!(by(&entra_scim, "00u-okta-1").await.is_empty());
+    assert!(by(&admin_scim, "00u-okta-1").await.is_empty());
+    let present = ids(&entra_scim.get(&filtered("/Users", "externalId pr")).await);
+    assert_eq!(present, [alice_id.as_str()]);
+    let (status, _, _) = okta_scim.get("/Users?sortBy=externalId").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "sorting by a namespaced externalId works"
+    );
+
+    // Unique per namespace: Okta cannot reuse its value, Entra and the default namespace can.
+    let (status, _, body) = okta_scim
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "bob@example.com", "externalId": "00u-okta-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["scimType"], "uniqueness");
+    let (status, _, bob) = entra_scim
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "bob@example.com", "externalId": "00u-okta-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let (status, _, carol) = admin_scim
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "carol@example.com", "externalId": "00u-okta-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{carol}");
+    assert_eq!(
+        by(&admin_scim, "00u-okta-1").await,
+        [carol["id"].as_str().unwrap()]
+    );
+    assert_eq!(by(&okta_scim, "00u-okta-1").await, [alice_id.as_str()]);
+
+    // A PUT by Okta keeps Entra's value and the column untouched.
+    let (status, _, replaced) = okta_scim
+        .put(
+            &format!("/Users/{alice_id}"),
+            &json!({"schemas": [USER_SCHEMA], "userName": "alice@example.com", "externalId": "00u-okta-2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["externalId"], "00u-okta-2");
+    assert_eq!(by(&entra_scim, "entra-guid-9").await, [alice_id.as_str()]);
+
+    // The gRPC lookup by externalId uses the caller's namespace too.
+    let found = server
+        .users(&entra_secret)
+        .get_user(pb::GetUserRequest {
+            lookup: Some(pb::get_user_request::Lookup::ExternalId(
+                "entra-guid-9".into(),
+            )),
+            include_groups: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.id, alice_id);
+    let (code, _, _) = failure(
+        server
+            .users(&okta_secret)
+            .get_user(pb::GetUserRequest {
+                lookup: Some(pb::get_user_request::Lookup::ExternalId(
+                    "entra-guid-9".into(),
+                )),
+                include_groups: false,
+            })
+            .await,
+    );
+    assert_eq!(code, Code::NotFound);
+
+    // Groups likewise.
+    let (status, _, group) = okta_scim
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP_SCHEMA], "displayName": "Engineering", "externalId": "okta-g"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let (status, _, body) = entra_scim
+        .patch(
+            &format!("/Groups/{group_id}"),
+            &patch_op(json!([{"op": "replace", "path": "externalId", "value": "entra-g"}])),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (_, _, seen) = okta_scim.get(&format!("/Groups/{group_id}")).await;
+    assert_eq!(seen["externalId"], "okta-g");
+    let (_, _, seen) = entra_scim.get(&format!("/Groups/{group_id}")).await;
+    assert_eq!(seen["externalId"], "entra-g");
+    let groups_by = |client: &ScimClient, value: &str| {
+        let client = client.clone();
+        let path = filtered("/Groups", &format!("externalId eq \"{value}\""));
+        async move { ids(&client.get(&path).await) }
+    };
+    assert_eq!(groups_by(&entra_scim, "entra-g").await, [group_id.as_str()]);
+    assert!(groups_by(&entra_scim, "okta-g").await.is_empty());
+    assert!(groups_by(&admin_scim, "okta-g").await.is_empty());
+
+    // The audit log records each connection's own value.
+    let created = audit_events(
+        &server,
+        pb::ListAuditEventsRequest {
+            target_id: alice_id.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let changes: Vec<serde_json::Value> = created
+        .iter()
+        .map(|event| serde_json::from_str(&event.changes_json).unwrap())
+        .collect();
+    assert_eq!(changes[0]["externalId"]["after"], "00u-okta-1");
+    assert_eq!(
+        changes[1]["externalId"],
+        json!({"before": null, "after": "entra-guid-9"})
+    );
+
+    // Deleting a user or a group removes its values in every namespace.
+    let (status, _, _) = okta_scim.delete(&format!("/Users/{alice_id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = entra_scim.delete(&format!("/Groups/{group_id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let left = crate::harness::query_text(
+        &server.database_url,
+        &format!(
+            "SELECT resource_id FROM external_ids WHERE resource_id IN ('{alice_id}', '{group_id}')"
+        ),
+    )
+    .await;
+    assert!(left.is_empty(), "{left:?}");
+    assert!(by(&entra_scim, "entra-guid-9").await.is_empty());
+    server.stop().await;
+}

@@ -57,6 +57,12 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The externalId namespace the actor writes: its connection's id, or `None` (the default
+    /// namespace) for any other principal.
+    pub fn namespace(&self) -> Option<&str> {
+        (self.principal_kind == PrincipalKind::Connection).then_some(self.principal_id.as_str())
+    }
+
     /// rosterd itself acting in `org_id` (no client, no request).
     pub fn service(org_id: &str, name: &str) -> Self {
         Self {

@@ -43,7 +43,12 @@ impl GroupService for GroupApi {
         Ok(Response::new(
             self.0
                 .store
-                .get_group(&principal.org_id, &id, request.get_ref().include_members)
+                .get_group(
+                    &principal.org_id,
+                    &id,
+                    request.get_ref().include_members,
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }
@@ -59,7 +64,11 @@ impl GroupService for GroupApi {
         Ok(Response::new(
             self.0
                 .store
-                .list_groups(&principal.org_id, request.get_ref())
+                .list_groups(
+                    &principal.org_id,
+                    request.get_ref(),
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }

@@ -58,7 +58,12 @@ impl UserService for UserApi {
         Ok(Response::new(
             self.0
                 .store
-                .get_user(&principal.org_id, lookup, request.include_groups)
+                .get_user(
+                    &principal.org_id,
+                    lookup,
+                    request.include_groups,
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }
@@ -74,7 +79,11 @@ impl UserService for UserApi {
         Ok(Response::new(
             self.0
                 .store
-                .list_users(&principal.org_id, request.get_ref())
+                .list_users(
+                    &principal.org_id,
+                    request.get_ref(),
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }
