@@ -32,5 +32,15 @@ pub mod scopes {
     pub const ALL: [&str; 4] = [SCIM_READ, SCIM_WRITE, ADMIN, SYSTEM];
 }
 
+/// The address of the HTTP client a SCIM request came from. The in-process SCIM facade attaches it
+/// to its core calls as a request *extension* (which a remote gRPC caller cannot set); the core
+/// checks connections' IP allow-lists against it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+/// The metadata header a remote SCIM facade forwards the HTTP client's IP address in; the core
+/// believes it only from peers in its `trusted_proxies` setting.
+pub const CLIENT_ADDR_HEADER: &str = "x-roster-client-addr";
+
 /// The prefix of every token secret, so secret scanners can find leaked ones.
 pub const TOKEN_PREFIX: &str = "roster_";

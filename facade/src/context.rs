@@ -29,10 +29,10 @@ pub struct Facade {
     pub router: Arc<std::sync::OnceLock<axum::Router>>,
 }
 
-/// The SCIM base path of a request (`/scim/v2` or `/orgs/{org}/scim/v2`), set by the routing
-/// middleware.
+/// The SCIM base path of a request (`/scim/v2` or `/orgs/{org}/scim/v2`) and the HTTP client's
+/// socket address when the server knows it, set by the routing middleware.
 #[derive(Clone, Debug)]
-pub struct BasePath(pub String);
+pub struct BasePath(pub String, pub Option<std::net::SocketAddr>);
 
 /// What a handler needs to call the core on the caller's behalf.
 #[derive(Clone, Debug)]
@@ -40,6 +40,7 @@ pub struct Ctx {
     authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     request_id: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
     user_agent: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    client: Option<std::net::SocketAddr>,
     /// Absolute base URL of SCIM resources for this request (no trailing slash).
     pub base_url: String,
 }
@@ -72,13 +73,19 @@ impl Ctx {
             authorization: metadata("authorization"),
             request_id: metadata("x-request-id"),
             user_agent: metadata("user-agent"),
+            client: base.1,
             base_url: format!("{origin}{}", base.0),
         }
     }
 
-    /// A core request carrying the caller's credentials, request id and client.
+    /// A core request carrying the caller's credentials, request id and client (its user agent,
+    /// and its socket address as a [`roster::ClientAddr`] extension: never metadata, which any
+    /// gRPC caller could send).
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
+        if let Some(address) = self.client {
+            request.extensions_mut().insert(roster::ClientAddr(address));
+        }
         let metadata = request.metadata_mut();
         if let Some(value) = &self.authorization {
             metadata.insert("authorization", value.clone());

@@ -35,6 +35,27 @@ impl Core {
     }
 }
 
+/// The request with the HTTP client's address (the [`roster::ClientAddr`] extension, which does
+/// not cross a socket) copied into the `x-roster-client-addr` header, which the core believes only
+/// from the peers in its `trusted_proxies` setting.
+fn forwarded<T>(mut request: Request<T>) -> Request<T> {
+    let address = request
+        .extensions()
+        .get::<roster::ClientAddr>()
+        .map(|address| address.0.ip());
+    match address.and_then(|ip| ip.to_string().parse().ok()) {
+        Some(value) => {
+            request
+                .metadata_mut()
+                .insert(roster::CLIENT_ADDR_HEADER, value);
+        }
+        None => {
+            request.metadata_mut().remove(roster::CLIENT_ADDR_HEADER);
+        }
+    }
+    request
+}
+
 struct RemoteUsers(UserServiceClient<Channel>);
 struct RemoteGroups(GroupServiceClient<Channel>);
 struct RemoteOrganizations(OrganizationServiceClient<Channel>);
@@ -45,31 +66,31 @@ impl UserService for RemoteUsers {
         &self,
         request: Request<pb::CreateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        self.0.clone().create_user(request).await
+        self.0.clone().create_user(forwarded(request)).await
     }
     async fn get_user(
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        self.0.clone().get_user(request).await
+        self.0.clone().get_user(forwarded(request)).await
     }
     async fn list_users(
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        self.0.clone().list_users(request).await
+        self.0.clone().list_users(forwarded(request)).await
     }
     async fn replace_user(
         &self,
         request: Request<pb::ReplaceUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        self.0.clone().replace_user(request).await
+        self.0.clone().replace_user(forwarded(request)).await
     }
     async fn delete_user(
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
-        self.0.clone().delete_user(request).await
+        self.0.clone().delete_user(forwarded(request)).await
     }
 }
 
@@ -79,37 +100,37 @@ impl GroupService for RemoteGroups {
         &self,
         request: Request<pb::CreateGroupRequest>,
     ) -> Result<Response<pb::GroupWriteResponse>, Status> {
-        self.0.clone().create_group(request).await
+        self.0.clone().create_group(forwarded(request)).await
     }
     async fn get_group(
         &self,
         request: Request<pb::GetGroupRequest>,
     ) -> Result<Response<pb::Group>, Status> {
-        self.0.clone().get_group(request).await
+        self.0.clone().get_group(forwarded(request)).await
     }
     async fn list_groups(
         &self,
         request: Request<pb::ListGroupsRequest>,
     ) -> Result<Response<pb::ListGroupsResponse>, Status> {
-        self.0.clone().list_groups(request).await
+        self.0.clone().list_groups(forwarded(request)).await
     }
     async fn update_group(
         &self,
         request: Request<pb::UpdateGroupRequest>,
     ) -> Result<Response<pb::GroupWriteResponse>, Status> {
-        self.0.clone().update_group(request).await
+        self.0.clone().update_group(forwarded(request)).await
     }
     async fn delete_group(
         &self,
         request: Request<pb::DeleteGroupRequest>,
     ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
-        self.0.clone().delete_group(request).await
+        self.0.clone().delete_group(forwarded(request)).await
     }
     async fn list_group_members(
         &self,
         request: Request<pb::ListGroupMembersRequest>,
     ) -> Result<Response<pb::ListGroupMembersResponse>, Status> {
-        self.0.clone().list_group_members(request).await
+        self.0.clone().list_group_members(forwarded(request)).await
     }
 }
 
@@ -119,18 +140,18 @@ impl OrganizationService for RemoteOrganizations {
         &self,
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        self.0.clone().get_organization(request).await
+        self.0.clone().get_organization(forwarded(request)).await
     }
     async fn create_organization(
         &self,
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::CreateOrganizationResponse>, Status> {
-        self.0.clone().create_organization(request).await
+        self.0.clone().create_organization(forwarded(request)).await
     }
     async fn list_organizations(
         &self,
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
-        self.0.clone().list_organizations(request).await
+        self.0.clone().list_organizations(forwarded(request)).await
     }
 }

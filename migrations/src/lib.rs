@@ -10,6 +10,8 @@ mod m20261204_000001_create_roles;
 mod m20261211_000001_create_audit_events;
 mod m20261211_000002_create_domains;
 mod m20261212_000001_count_group_members;
+mod m20261213_000001_create_connections;
+mod m20261213_000002_create_external_ids;
 mod m20261220_000001_create_policy_rules;
 
 /// Every migration, oldest first.
@@ -24,6 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000001_create_audit_events::Migration),
             Box::new(m20261211_000002_create_domains::Migration),
             Box::new(m20261212_000001_count_group_members::Migration),
+            Box::new(m20261213_000001_create_connections::Migration),
+            Box::new(m20261213_000002_create_external_ids::Migration),
             Box::new(m20261220_000001_create_policy_rules::Migration),
         ]
     }

@@ -75,10 +75,18 @@ fn enforcement(c: &mut Criterion) {
     let subjects = "token:00000000-0000-4000-8000-0000000000aa|scope:scim:read|scope:scim:write";
     let mut group = c.benchmark_group("casbin enforce, 10k rules");
     for (name, policy, object) in [
-        ("spread, gRPC call (users read)", snapshot(spread()), "users"),
+        (
+            "spread, gRPC call (users read)",
+            snapshot(spread()),
+            "users",
+        ),
         ("spread, service question", snapshot(spread()), "workflows3"),
         ("one org, 100 objects", snapshot(one_org(100)), "workflows3"),
-        ("one org, one object (worst)", snapshot(one_org(1)), "workflows0"),
+        (
+            "one org, one object (worst)",
+            snapshot(one_org(1)),
+            "workflows0",
+        ),
     ] {
         let action = if object == "users" { "read" } else { "edit" };
         let subjects = if object == "users" {

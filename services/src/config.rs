@@ -1,6 +1,7 @@
 //! rosterd's configuration: defaults, then an optional TOML file, then `ROSTER_*` environment
 //! variables, then flags (clap reads the last two; later sources win).
 
+use crate::domain::connection::Cidr;
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -78,6 +79,10 @@ pub struct Args {
     /// /etc/resolv.conf).
     #[arg(long, env = "ROSTER_DNS_RESOLVER")]
     pub dns_resolver: Option<SocketAddr>,
+    /// Peers (CIDR blocks, comma-separated) whose `x-roster-client-addr` header the core believes:
+    /// the addresses of remote SCIM facades (`--role facade`). Default: none.
+    #[arg(long, env = "ROSTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// The same settings read from a TOML file.
@@ -96,6 +101,7 @@ pub struct FileConfig {
     sqlite_synchronous: Option<String>,
     max_connections: Option<u32>,
     dns_resolver: Option<SocketAddr>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// The resolved configuration.
@@ -125,6 +131,8 @@ pub struct Config {
     pub max_connections: Option<u32>,
     /// The DNS resolver domain verification asks (`None`: the nameservers of /etc/resolv.conf).
     pub dns_resolver: Option<SocketAddr>,
+    /// Peers whose forwarded client address (`x-roster-client-addr`) the core believes.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Default for Config {
@@ -142,6 +150,7 @@ impl Default for Config {
             sqlite_synchronous: "normal".to_owned(),
             max_connections: None,
             dns_resolver: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -191,6 +200,17 @@ impl Config {
                 .unwrap_or(defaults.sqlite_synchronous),
             max_connections: args.max_connections.or(file.max_connections),
             dns_resolver: args.dns_resolver.or(file.dns_resolver),
+            trusted_proxies: args
+                .trusted_proxies
+                .or(file.trusted_proxies)
+                .unwrap_or_default()
+                .iter()
+                .map(|block| {
+                    block
+                        .parse::<Cidr>()
+                        .map_err(|message| anyhow::anyhow!("--trusted-proxies: {message}"))
+                })
+                .collect::<anyhow::Result<_>>()?,
         };
         if config.role == Role::Facade && config.core.is_none() {
             anyhow::bail!("--role facade needs --core URL (the core's gRPC address)");
@@ -236,6 +256,18 @@ mod tests {
         let file = toml::from_str::<FileConfig>("dns_resolver = \"10.0.0.2:53\"").unwrap();
         assert_eq!(file.dns_resolver, Some("10.0.0.2:53".parse().unwrap()));
         assert!(Args::try_parse_from(["rosterd", "--dns-resolver", "10.0.0.2"]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_blocks() {
+        let args = Args::parse_from(["rosterd", "--trusted-proxies", "10.0.0.0/8,127.0.0.1"]);
+        let proxies = Config::load(args).unwrap().trusted_proxies;
+        assert_eq!(proxies.len(), 2);
+        assert!(proxies[1].contains("127.0.0.1".parse().unwrap()));
+        let file = toml::from_str::<FileConfig>("trusted_proxies = [\"10.0.0.0/8\"]").unwrap();
+        assert_eq!(file.trusted_proxies, Some(vec!["10.0.0.0/8".to_owned()]));
+        let args = Args::parse_from(["rosterd", "--trusted-proxies", "10.0.0.1/8"]);
+        assert!(Config::load(args).is_err());
     }
 
     #[test]

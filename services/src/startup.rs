@@ -5,13 +5,14 @@ use crate::config::{Config, Role};
 use crate::domain::clock::Clock;
 use crate::grpc::DomainApi;
 use crate::grpc::{
-    AuditApi, Core, GroupApi, OrganizationApi, PolicyApi, RoleApi, TokenApi, UserApi,
+    AuditApi, ConnectionApi, Core, GroupApi, OrganizationApi, PolicyApi, RoleApi, TokenApi, UserApi,
 };
 use crate::store::{Store, StoreOptions};
 use crate::telemetry::{Metrics, ObserveLayer};
 use anyhow::Context as _;
 use roster::pb;
 use roster::pb::audit_service_server::AuditServiceServer;
+use roster::pb::connection_service_server::ConnectionServiceServer;
 use roster::pb::domain_service_server::DomainServiceServer;
 use roster::pb::group_service_server::GroupServiceServer;
 use roster::pb::organization_service_server::OrganizationServiceServer;
@@ -83,7 +84,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             sqlite_synchronous: config.sqlite_synchronous.clone(),
         };
         let opened = Store::connect(&options, Clock::system()).await?;
-        let mut core = Core::new(opened.clone());
+        let mut core = Core::with_trusted_proxies(opened.clone(), config.trusted_proxies.clone());
         core.skip_policy =
             std::env::var("ROSTER_UNSAFE_SKIP_POLICY").is_ok_and(|value| value == "1");
         if core.skip_policy {
@@ -139,12 +140,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .layer(ObserveLayer::new(metrics, "http"));
     let mut http_stopped = stopped;
     tasks.push(tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("while serving HTTP")
+        // The client's socket address reaches the facade (ConnectInfo), which hands it to the core
+        // for connections' IP allow-lists.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+        .context("while serving HTTP")
     }));
     Ok(Running {
         grpc_addr,
@@ -176,6 +182,9 @@ async fn serve_grpc(
     health.set_serving::<RoleServiceServer<RoleApi>>().await;
     health.set_serving::<AuditServiceServer<AuditApi>>().await;
     health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
+    health
+        .set_serving::<ConnectionServiceServer<ConnectionApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(roster::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -195,6 +204,10 @@ async fn serve_grpc(
         )
         .add_service(
             OrganizationServiceServer::new(OrganizationApi(core.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            ConnectionServiceServer::new(ConnectionApi(core.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
@@ -269,6 +282,7 @@ async fn bootstrap_if_empty(core: &Core) -> anyhow::Result<Option<Bootstrap>> {
                 &scopes,
                 None,
                 "bootstrap",
+                None,
             )
             .await?;
         txn.commit().await?;

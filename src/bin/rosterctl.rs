@@ -16,6 +16,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use ctl::audit::AuditCommand;
 use ctl::conn::{Connection, describe_error, parse_server_url};
+use ctl::connection::ConnectionCommand;
 use ctl::domain::DomainCommand;
 use ctl::group::GroupCommand;
 use ctl::org::OrgCommand;
@@ -66,6 +67,9 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Provisioning connections (an identity provider's named link and IP allow-list).
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
     /// Users.
     #[command(subcommand)]
     User(UserCommand),
@@ -120,6 +124,7 @@ async fn run(command: Command, server: &str, token: &str, as_json: bool) -> Resu
     match command {
         Command::Org(command) => ctl::org::run(command, &conn).await,
         Command::Token(command) => ctl::token::run(command, &conn).await,
+        Command::Connection(command) => ctl::connection::run(command, &conn).await,
         Command::User(command) => ctl::user::run(command, &conn).await,
         Command::Group(command) => ctl::group::run(command, &conn).await,
         Command::Role(command) => ctl::role::run(command, &conn).await,

@@ -32,7 +32,7 @@ pub enum AuditCommand {
         /// Only events about this target id.
         #[arg(long)]
         target: Option<String>,
-        /// Only events by this principal (a token id).
+        /// Only events by this principal (a token id, or a connection id for all its tokens).
         #[arg(long)]
         principal: Option<String>,
         /// Only `ok` or `denied` events.
@@ -199,6 +199,7 @@ fn event_json(event: &AuditEvent) -> Value {
         "principalKind": event.principal_kind,
         "principalId": event.principal_id,
         "principalName": event.principal_name,
+        "tokenId": if event.token_id.is_empty() { Value::Null } else { event.token_id.clone().into() },
         "client": event.client,
         "requestId": event.request_id,
         "operation": event.operation,
@@ -262,6 +263,7 @@ mod tests {
             changes_json: r#"{"active":{"before":true,"after":false}}"#.into(),
             outcome: "ok".into(),
             reason: String::new(),
+            token_id: "tok".into(),
         }
     }
 

@@ -111,6 +111,16 @@ impl Connection {
         )
     }
 
+    /// The ConnectionService client.
+    pub fn connections(
+        &self,
+    ) -> roster::pb::connection_service_client::ConnectionServiceClient<Authenticated> {
+        roster::pb::connection_service_client::ConnectionServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.auth.clone(),
+        )
+    }
+
     /// The AuditService client.
     pub fn audit(&self) -> AuditServiceClient<Authenticated> {
         AuditServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod conn;
+pub mod connection;
 pub mod domain;
 pub mod filter;
 pub mod group;

@@ -38,6 +38,9 @@ pub enum TokenCommand {
         /// omitted.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         expires_in: Option<Duration>,
+        /// The connection the token belongs to (its id or name): an identity provider's token.
+        #[arg(long, value_name = "ID_OR_NAME")]
+        connection: Option<String>,
     },
     /// List the organization's tokens, newest first (needs scope `admin`).
     List {
@@ -62,12 +65,18 @@ pub async fn run(command: TokenCommand, conn: &Connection) -> Result<Report> {
             name,
             scopes,
             expires_in,
+            connection,
         } => {
             let expires_at = expires_in.map(expiry).transpose()?;
+            let connection_id = match connection {
+                Some(connection) => super::connection::resolve(conn, &connection).await?,
+                None => String::new(),
+            };
             let request = CreateTokenRequest {
                 name,
                 scopes,
                 expires_at,
+                connection_id,
             };
             let created = client.create_token(request).await?.into_inner();
             Ok(Report::new(created_json(&created), created_text(&created)).with_note(SECRET_NOTE))
@@ -84,6 +93,7 @@ pub async fn run(command: TokenCommand, conn: &Connection) -> Result<Report> {
             let header = [
                 "ID",
                 "NAME",
+                "CONNECTION",
                 "PREFIX",
                 "SCOPES",
                 "STATUS",
@@ -172,6 +182,8 @@ fn token_json(token: &ApiToken) -> Value {
         "expiresAt": timestamp_json(token.expires_at.as_ref()),
         "lastUsedAt": timestamp_json(token.last_used_at.as_ref()),
         "revokedAt": timestamp_json(token.revoked_at.as_ref()),
+        "connectionId": if token.connection_id.is_empty() { Value::Null } else { token.connection_id.clone().into() },
+        "connectionName": if token.connection_name.is_empty() { Value::Null } else { token.connection_name.clone().into() },
     })
 }
 
@@ -188,7 +200,17 @@ fn token_fields(token: &ApiToken) -> Vec<(&'static str, String)> {
         ("expires", timestamp_text(token.expires_at.as_ref())),
         ("last used", timestamp_text(token.last_used_at.as_ref())),
         ("revoked", timestamp_text(token.revoked_at.as_ref())),
+        ("connection", connection_text(token)),
     ]
+}
+
+/// `name (id)` of the token's connection, or `-`.
+fn connection_text(token: &ApiToken) -> String {
+    if token.connection_id.is_empty() {
+        "-".to_owned()
+    } else {
+        format!("{} ({})", token.connection_name, token.connection_id)
+    }
 }
 
 /// A token as a row of `token list`.
@@ -196,6 +218,11 @@ fn token_row(token: &ApiToken, now: SystemTime) -> Vec<String> {
     vec![
         token.id.clone(),
         token.name.clone(),
+        if token.connection_name.is_empty() {
+            "-".to_owned()
+        } else {
+            token.connection_name.clone()
+        },
         token.secret_prefix.clone(),
         token.scopes.join(","),
         status(token, now).to_owned(),

@@ -225,6 +225,7 @@ async fn every_write_records_exactly_one_event_with_principal_client_and_request
                 name: "Entra ID".into(),
                 scopes: vec!["scim:read".into()],
                 expires_at: None,
+                connection_id: String::new(),
             },
             "req-token-create",
         ))
@@ -323,6 +324,10 @@ async fn every_write_records_exactly_one_event_with_principal_client_and_request
         assert_eq!(event.principal_kind, "token");
         assert_eq!(event.principal_id, operator.id);
         assert_eq!(event.principal_name, "ops console");
+        assert_eq!(
+            event.token_id, operator.id,
+            "a plain token is its own principal"
+        );
         assert_eq!(event.organization_id, server.org_id);
         assert!(
             event.client.starts_with("billing-service/2.1"),
@@ -398,13 +403,33 @@ async fn every_write_records_exactly_one_event_with_principal_client_and_request
 #[tokio::test]
 async fn scim_writes_record_the_connection_the_client_and_the_request_id() {
     let server = TestServer::start().await;
-    let (okta, secret) = mint(
-        &server,
-        &server.admin,
-        "Okta production",
-        &["scim:read", "scim:write"],
+    // The identity provider's token belongs to the connection "Okta production"; the log names
+    // the connection as the principal and keeps the token's id.
+    let okta = roster::pb::connection_service_client::ConnectionServiceClient::with_interceptor(
+        server.channel(),
+        Bearer(Some(server.admin.clone())),
     )
-    .await;
+    .create_connection(pb::CreateConnectionRequest {
+        name: "Okta production".into(),
+        kind: pb::ConnectionKind::Okta as i32,
+        ip_allow_list: vec![],
+    })
+    .await
+    .expect("create the connection")
+    .into_inner();
+    let created_token =
+        TokenServiceClient::with_interceptor(server.channel(), Bearer(Some(server.admin.clone())))
+            .create_token(pb::CreateTokenRequest {
+                name: "okta scim token".into(),
+                scopes: vec!["scim:read".into(), "scim:write".into()],
+                expires_at: None,
+                connection_id: okta.id.clone(),
+            })
+            .await
+            .expect("mint the connection's token")
+            .into_inner();
+    let token = created_token.token.expect("the token");
+    let secret = created_token.secret;
     let scim = ScimClient::new(&server, &secret);
     let okta_headers = [
         ("user-agent", "Okta SCIM Client 1.0.0"),
@@ -482,8 +507,10 @@ async fn scim_writes_record_the_connection_the_client_and_the_request_id() {
         ]
     );
     for event in &recorded {
+        assert_eq!(event.principal_kind, "connection");
         assert_eq!(event.principal_id, okta.id);
         assert_eq!(event.principal_name, "Okta production");
+        assert_eq!(event.token_id, token.id);
         assert_eq!(event.outcome, "ok");
     }
     assert_eq!(
@@ -639,6 +666,7 @@ async fn refused_authorizations_are_recorded_as_denied() {
             name: "escalate".into(),
             scopes: vec!["system".into()],
             expires_at: None,
+            connection_id: String::new(),
         })
         .await;
     assert_eq!(failure(refused).0, Code::PermissionDenied);

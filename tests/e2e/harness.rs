@@ -206,6 +206,7 @@ impl TestServer {
                 name: format!("test {}", scopes.join(" ")),
                 scopes: scopes.iter().map(|scope| scope.to_string()).collect(),
                 expires_at: None,
+                connection_id: String::new(),
             })
             .await
             .expect("create token")
@@ -458,6 +459,7 @@ pub async fn mint(
             name: name.into(),
             scopes: scopes.iter().map(|scope| scope.to_string()).collect(),
             expires_at: None,
+            connection_id: String::new(),
         })
         .await
         .expect("create token")

@@ -796,6 +796,7 @@ async fn scopes_are_enforced_on_every_write() {
         name: "escalate".into(),
         scopes: vec!["scim:read".into()],
         expires_at: None,
+        connection_id: String::new(),
     };
     denied(
         "CreateToken",

@@ -7,6 +7,7 @@ mod harness;
 mod audit;
 mod bootstrap;
 mod cli;
+mod connections;
 mod domains;
 mod durability;
 mod groups;

@@ -816,3 +816,144 @@ async fn rules_for_every_organization_come_from_the_operator() {
     assert_eq!(failure(other).0, Code::NotFound);
     server.stop().await;
 }
+
+/// The issue's own examples, with a connection as the policy subject: "Entra may set userType to
+/// FullMember or Guest but never Admin" and "this connection may read but not write".
+#[tokio::test]
+async fn a_connection_is_a_policy_subject() {
+    let server = TestServer::start().await;
+    let mut connections =
+        roster::pb::connection_service_client::ConnectionServiceClient::with_interceptor(
+            server.channel(),
+            Bearer(Some(server.admin.clone())),
+        );
+    let mut connection = |name: &'static str, kind: pb::ConnectionKind| {
+        let mut client = connections.clone();
+        async move {
+            client
+                .create_connection(pb::CreateConnectionRequest {
+                    name: name.into(),
+                    kind: kind as i32,
+                    ip_allow_list: Vec::new(),
+                })
+                .await
+                .expect("create connection")
+                .into_inner()
+        }
+    };
+    let entra = connection("Entra production", pb::ConnectionKind::Entra).await;
+    let auditor = connection("Read-only auditor", pb::ConnectionKind::Generic).await;
+    let _ = &mut connections;
+    let token_for = |connection_id: String| {
+        let mut tokens = server.tokens(&server.admin);
+        async move {
+            tokens
+                .create_token(pb::CreateTokenRequest {
+                    name: "idp".into(),
+                    scopes: vec!["scim:read".into(), "scim:write".into()],
+                    connection_id,
+                    ..Default::default()
+                })
+                .await
+                .expect("mint")
+                .into_inner()
+                .secret
+        }
+    };
+    let entra_secret = token_for(entra.id.clone()).await;
+    let auditor_secret = token_for(auditor.id.clone()).await;
+    for action in ["set:Admin", "set:FreeMember"] {
+        add(
+            &server,
+            &server.admin,
+            permission(
+                &format!("connection:{}", entra.id),
+                "",
+                "users.role",
+                action,
+                "deny",
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    for object in ["users", "groups"] {
+        add(
+            &server,
+            &server.admin,
+            permission(
+                &format!("connection:{}", auditor.id),
+                "",
+                object,
+                "write",
+                "deny",
+            ),
+        )
+        .await
+        .unwrap();
+    }
+
+    // Entra sends app roles as `roles`.
+    let entra_scim = ScimClient::new(&server, &entra_secret);
+    let with_role = |name: &str, role: &str| {
+        json!({
+            "schemas": [USER_SCHEMA],
+            "userName": name,
+            "roles": [{"value": role, "primary": true}],
+        })
+    };
+    for (name, role, expected) in [
+        ("g1", "Guest", StatusCode::CREATED),
+        ("f1", "FullMember", StatusCode::CREATED),
+        ("a1", "Admin", StatusCode::FORBIDDEN),
+        ("m1", "FreeMember", StatusCode::FORBIDDEN),
+    ] {
+        let reply = entra_scim.post("/Users", &with_role(name, role)).await;
+        assert_eq!(reply.0, expected, "{role}: {:?}", reply.2);
+    }
+
+    let auditor_scim = ScimClient::new(&server, &auditor_secret);
+    assert_eq!(auditor_scim.get("/Users").await.0, StatusCode::OK);
+    assert_error(
+        &auditor_scim
+            .post("/Users", &scim_user("nobody", "Guest"))
+            .await,
+        StatusCode::FORBIDDEN,
+        None,
+    );
+
+    // Explain names the connection's rule for a token of it.
+    let entra_token = server
+        .tokens(&server.admin)
+        .list_tokens(pb::ListTokensRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .tokens
+        .into_iter()
+        .find(|token| token.connection_id == entra.id)
+        .unwrap();
+    let explained = policies(&server, &server.admin)
+        .explain(pb::DecisionRequest {
+            subject: format!("token:{}", entra_token.id),
+            object: "users.role".into(),
+            action: "set:Admin".into(),
+            organization_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!explained.allowed);
+    assert!(
+        explained
+            .subjects
+            .contains(&format!("connection:{}", entra.id)),
+        "{explained:?}"
+    );
+    assert!(
+        explained.reason.starts_with("denied by rule"),
+        "{}",
+        explained.reason
+    );
+    server.stop().await;
+}

@@ -56,6 +56,25 @@ impl ScimClient {
         }
     }
 
+    /// A client of a full SCIM base URL (another rosterd, such as a remote facade).
+    pub fn at_url(base: &str, secret: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            secret: Some(secret.to_owned()),
+        }
+    }
+
+    /// The same client, connecting from the local address `local` (`127.0.0.2`: any address of
+    /// 127.0.0.0/8 reaches the loopback interface).
+    pub fn bound_to(mut self, local: std::net::IpAddr) -> Self {
+        self.http = reqwest::Client::builder()
+            .local_address(local)
+            .build()
+            .expect("an HTTP client");
+        self
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.request(Method::GET, path, &[], None).await
     }

@@ -36,6 +36,7 @@ fn create(
         name: name.into(),
         scopes: scopes.iter().map(|scope| scope.to_string()).collect(),
         expires_at,
+        connection_id: String::new(),
     }
 }
 

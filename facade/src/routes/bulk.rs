@@ -196,6 +196,10 @@ pub async fn bulk(
         if let Some(version) = &operation.version {
             request = request.header(header::IF_MATCH, version);
         }
+        // Each operation comes from the same client as the bulk request.
+        if let Some(address) = base.1 {
+            request = request.extension(axum::extract::ConnectInfo(address));
+        }
         let request = if data.is_null() {
             request.body(Body::empty())
         } else {

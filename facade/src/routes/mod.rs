@@ -97,9 +97,18 @@ async fn base_path(State(facade): State<Facade>, mut request: Request, next: Nex
         )
         .into_response();
     }
+    // The HTTP client's socket address (present when the server was started with connect info).
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0);
     let base = if let Some(rest) = path.strip_prefix("/orgs/") {
         let org = rest.split('/').next().unwrap_or_default().to_owned();
-        let ctx = Ctx::new(request.headers(), &BasePath(String::new()), &facade.config);
+        let ctx = Ctx::new(
+            request.headers(),
+            &BasePath(String::new(), client),
+            &facade.config,
+        );
         match facade
             .core
             .organizations
@@ -118,7 +127,7 @@ async fn base_path(State(facade): State<Facade>, mut request: Request, next: Nex
     } else {
         "/scim/v2".to_owned()
     };
-    request.extensions_mut().insert(BasePath(base));
+    request.extensions_mut().insert(BasePath(base, client));
     next.run(request).await
 }
 

@@ -17,7 +17,9 @@ pub const MAX_LISTED_IDS: usize = 20;
 /// What kind of principal acted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrincipalKind {
-    /// An API token (an identity provider's connection, an administrator's or a service's token).
+    /// A provisioning connection (an identity provider's), through one of its tokens.
+    Connection,
+    /// Any other API token (an administrator's or a service's).
     Token,
     /// rosterd itself (the bootstrap of an empty database).
     Service,
@@ -27,6 +29,7 @@ impl PrincipalKind {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Connection => "connection",
             Self::Token => "token",
             Self::Service => "service",
         }
@@ -39,12 +42,14 @@ impl PrincipalKind {
 pub struct Actor {
     /// The organization the request is scoped to (the token's).
     pub org_id: String,
-    /// Token or service.
+    /// Connection, token or service.
     pub principal_kind: PrincipalKind,
-    /// The token's id (or the service's name).
+    /// The connection's id, the token's id, or the service's name.
     pub principal_id: String,
-    /// The token's name, which for an identity provider is its connection's name.
+    /// The connection's name ("Okta production"), the token's name, or the service's name.
     pub principal_name: String,
+    /// The token that made the request (empty for the service).
+    pub token_id: String,
     /// The user agent, cleaned by [`clean_client`].
     pub client: String,
     /// The request id, cleaned by [`clean_request_id`].
@@ -52,6 +57,12 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The externalId namespace the actor writes: its connection's id, or `None` (the default
+    /// namespace) for any other principal.
+    pub fn namespace(&self) -> Option<&str> {
+        (self.principal_kind == PrincipalKind::Connection).then_some(self.principal_id.as_str())
+    }
+
     /// rosterd itself acting in `org_id` (no client, no request).
     pub fn service(org_id: &str, name: &str) -> Self {
         Self {
@@ -59,6 +70,7 @@ impl Actor {
             principal_kind: PrincipalKind::Service,
             principal_id: name.to_owned(),
             principal_name: name.to_owned(),
+            token_id: String::new(),
             client: "rosterd".to_owned(),
             request_id: String::new(),
         }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod connection;
 pub mod domains;
 pub mod role;
 pub mod token;

@@ -1,12 +1,14 @@
 //! Bearer-token authentication and scope checks. The organization always comes from the token.
 
 use crate::domain::audit::{self, Actor, PrincipalKind};
+use crate::domain::connection::{self, Cidr};
 use crate::domain::token;
 use crate::error::CoreError;
 use crate::policy::{self, Decision, Level};
 use crate::store::{AuthToken, Event, Store};
 use roster::scopes;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tonic::{Request, Status};
 
@@ -21,6 +23,11 @@ pub struct Principal {
     pub org_id: String,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The provisioning connection the token belongs to (its policy subject is
+    /// `connection:<id>`); `None` for other tokens.
+    pub connection_id: Option<String>,
+    /// That connection's name ("Okta production").
+    pub connection_name: Option<String>,
     /// Every casbin subject the caller is, joined by `|` (its token, scopes and connection).
     pub subjects: String,
 }
@@ -72,18 +79,61 @@ pub struct Authenticator {
     /// When this process last started a `last_used_at` write per token: the stored value can lag
     /// behind a queued write, and without this every request in between would start another.
     touches: Arc<Mutex<HashMap<String, i64>>>,
+    /// Peers whose `x-roster-client-addr` header is believed (remote SCIM facades).
+    trusted_proxies: Arc<Vec<Cidr>>,
 }
 
 const INVALID: &str = "invalid, expired or revoked token";
 
 impl Authenticator {
-    /// An authenticator over `store`.
+    /// An authenticator over `store` that trusts no proxy.
     pub fn new(store: Store) -> Self {
+        Self::with_trusted_proxies(store, Vec::new())
+    }
+
+    /// An authenticator over `store` that believes the client address forwarded by peers in
+    /// `trusted_proxies` (remote SCIM facades).
+    pub fn with_trusted_proxies(store: Store, trusted_proxies: Vec<Cidr>) -> Self {
         Self {
             store,
             cache: Arc::default(),
             touches: Arc::default(),
+            trusted_proxies: Arc::new(trusted_proxies),
         }
+    }
+
+    /// The address the request came from, for IP allow-lists: the HTTP client's address when the
+    /// in-process SCIM facade made the call (a request extension, which no remote caller can
+    /// set); the `x-roster-client-addr` header when the socket peer is a trusted proxy (a remote
+    /// facade); else the socket peer. `None` when none is known.
+    pub fn client_address<T>(&self, request: &Request<T>) -> Option<IpAddr> {
+        if let Some(roster::ClientAddr(address)) = request.extensions().get::<roster::ClientAddr>()
+        {
+            return Some(address.ip().to_canonical());
+        }
+        let peer = request.remote_addr()?.ip().to_canonical();
+        if self
+            .trusted_proxies
+            .iter()
+            .any(|block| block.contains(peer))
+            && let Some(forwarded) = request
+                .metadata()
+                .get(roster::CLIENT_ADDR_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<IpAddr>().ok())
+        {
+            return Some(forwarded.to_canonical());
+        }
+        Some(peer)
+    }
+
+    /// Forgets every cached token row (after a connection changed: its name, allow-list or
+    /// existence is part of each of its tokens' rows).
+    pub fn invalidate_all(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 
     /// Whether this request should record the token's use: at most once a minute per token.
@@ -150,8 +200,15 @@ impl Authenticator {
         Ok(stored)
     }
 
-    /// The caller of `request`, or UNAUTHENTICATED.
-    pub async fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+    /// The caller of `request`, or UNAUTHENTICATED. A connection's token used from an address
+    /// outside its IP allow-list is PERMISSION_DENIED (the token is genuine, the place is not), and
+    /// the refusal is recorded as a `denied` event of `operation` with reason
+    /// `ip_not_allowed:<address>`.
+    pub async fn authenticate<T>(
+        &self,
+        request: &Request<T>,
+        operation: &str,
+    ) -> Result<Principal, Status> {
         let header = request.metadata().get("authorization").ok_or_else(|| {
             Status::from(CoreError::unauthenticated(
                 "missing authorization: Bearer <token>",
@@ -168,11 +225,36 @@ impl Authenticator {
                 );
             }
         };
-        self.verify(secret).await
+        let (principal, stored) = self.verify(secret).await?;
+        if let Some(connection) = &stored.connection
+            && !connection.ip_allow_list.is_empty()
+        {
+            let address = self.client_address(request);
+            if !connection::allows(&connection.ip_allow_list, address) {
+                let shown = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                tracing::warn!(token_id = %principal.token_id, connection_id = %connection.id, address = %shown, "connection token used from outside its IP allow-list");
+                let actor = actor_of(&principal, request);
+                let event = Event {
+                    operation,
+                    target_kind: "",
+                    target_id: "",
+                };
+                let reason = format!("ip_not_allowed:{shown}");
+                if let Err(error) = self.store.audit_denied(&actor, event, &reason).await {
+                    tracing::error!(error = %error, operation, "could not record a refused address");
+                }
+                return Err(CoreError::forbidden(format!(
+                    "this connection's tokens may not be used from {shown}"
+                ))
+                .into());
+            }
+        }
+        self.record_use(&stored);
+        Ok(principal)
     }
 
-    /// The principal a secret belongs to, or UNAUTHENTICATED.
-    pub async fn verify(&self, secret: &str) -> Result<Principal, Status> {
+    /// The principal a secret belongs to and its stored row, or UNAUTHENTICATED.
+    async fn verify(&self, secret: &str) -> Result<(Principal, AuthToken), Status> {
         // Malformed secrets and bad checksums are refused before any database work.
         let id = token::parse(secret)
             .ok_or_else(|| Status::from(CoreError::unauthenticated(INVALID)))?;
@@ -184,9 +266,36 @@ impl Authenticator {
         if !token::verify(secret, &stored.secret_hash) {
             return Err(CoreError::unauthenticated(INVALID).into());
         }
-        if stored.revoked_at.is_some() || stored.expires_at.is_some_and(|expiry| expiry <= now) {
+        if stored.revoked_at.is_some()
+            || stored.expires_at.is_some_and(|expiry| expiry <= now)
+            || stored
+                .connection
+                .as_ref()
+                .is_some_and(|connection| connection.deleted)
+        {
             return Err(CoreError::unauthenticated(INVALID).into());
         }
+        tracing::Span::current().record("token_id", stored.id.as_str());
+        let connection_id = stored.connection.as_ref().map(|c| c.id.clone());
+        let principal = Principal {
+            token_id: stored.id.clone(),
+            token_name: stored.name.clone(),
+            org_id: stored.org_id.clone(),
+            scopes: stored.scopes.clone(),
+            subjects: policy::subjects_of_token(
+                &stored.id,
+                stored.scopes.iter().map(String::as_str),
+                connection_id.as_deref(),
+            ),
+            connection_id,
+            connection_name: stored.connection.as_ref().map(|c| c.name.clone()),
+        };
+        Ok((principal, stored))
+    }
+
+    /// Records the token's use (at most once a minute), off the request's path.
+    fn record_use(&self, stored: &AuthToken) {
+        let now = self.store.clock().now_micros();
         let stale = stored
             .last_used_at
             .is_none_or(|last| last < now - 60_000_000);
@@ -199,21 +308,12 @@ impl Authenticator {
                 }
             });
         }
-        tracing::Span::current().record("token_id", stored.id.as_str());
-        let subjects =
-            policy::subjects_of_token(&stored.id, stored.scopes.iter().map(String::as_str), None);
-        Ok(Principal {
-            token_id: stored.id,
-            token_name: stored.name,
-            org_id: stored.org_id,
-            scopes: stored.scopes,
-            subjects,
-        })
     }
 }
 
-/// The audit actor of an authenticated request: the token (id and name), the client's user agent
-/// and the request id, both from metadata. The telemetry layer puts the request id it logs (the
+/// The audit actor of an authenticated request: the connection (id and name) when the token
+/// belongs to one, else the token (id and name), with the token id kept either way; the client's
+/// user agent and the request id, both from metadata. The telemetry layer puts the request id it logs (the
 /// caller's, or a generated one) into `x-request-id` before the handler runs, and the SCIM facade
 /// forwards both headers, so the id in the log line and in the audit row agree.
 pub fn actor_of<T>(principal: &Principal, request: &Request<T>) -> Actor {
@@ -224,11 +324,21 @@ pub fn actor_of<T>(principal: &Principal, request: &Request<T>) -> Actor {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
     };
+    let (principal_kind, principal_id, principal_name) =
+        match (&principal.connection_id, &principal.connection_name) {
+            (Some(id), Some(name)) => (PrincipalKind::Connection, id.clone(), name.clone()),
+            _ => (
+                PrincipalKind::Token,
+                principal.token_id.clone(),
+                principal.token_name.clone(),
+            ),
+        };
     Actor {
         org_id: principal.org_id.clone(),
-        principal_kind: PrincipalKind::Token,
-        principal_id: principal.token_id.clone(),
-        principal_name: principal.token_name.clone(),
+        principal_kind,
+        principal_id,
+        principal_name,
+        token_id: principal.token_id.clone(),
         client: audit::clean_client(metadata("user-agent")),
         request_id: audit::clean_request_id(metadata("x-request-id")),
     }
@@ -244,7 +354,7 @@ impl super::Core {
         request: &Request<T>,
         operation: &str,
     ) -> Result<(Principal, Actor), Status> {
-        let principal = self.auth.authenticate(request).await?;
+        let principal = self.auth.authenticate(request, operation).await?;
         let actor = actor_of(&principal, request);
         if self.skip_policy {
             return Ok((principal, actor));

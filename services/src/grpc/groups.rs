@@ -36,7 +36,12 @@ impl GroupService for GroupApi {
         Ok(Response::new(
             self.0
                 .store
-                .get_group(&principal.org_id, &id, request.get_ref().include_members)
+                .get_group(
+                    &principal.org_id,
+                    &id,
+                    request.get_ref().include_members,
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }
@@ -49,7 +54,11 @@ impl GroupService for GroupApi {
         Ok(Response::new(
             self.0
                 .store
-                .list_groups(&principal.org_id, request.get_ref())
+                .list_groups(
+                    &principal.org_id,
+                    request.get_ref(),
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod connections;
 mod domains;
 mod groups;
 mod organizations;
@@ -14,6 +15,7 @@ mod users;
 
 pub use audit::AuditApi;
 pub use auth::{Authenticator, Principal, actor_of};
+pub use connections::ConnectionApi;
 pub use domains::DomainApi;
 pub use groups::GroupApi;
 pub use organizations::OrganizationApi;
@@ -44,6 +46,20 @@ impl Core {
     pub fn new(store: Store) -> Self {
         Self {
             auth: Authenticator::new(store.clone()),
+            store,
+            policy: PolicyEngine::default(),
+            skip_policy: false,
+        }
+    }
+
+    /// A core over `store` that believes the client address remote SCIM facades in
+    /// `trusted_proxies` forward.
+    pub fn with_trusted_proxies(
+        store: Store,
+        trusted_proxies: Vec<crate::domain::connection::Cidr>,
+    ) -> Self {
+        Self {
+            auth: Authenticator::with_trusted_proxies(store.clone(), trusted_proxies),
             store,
             policy: PolicyEngine::default(),
             skip_policy: false,

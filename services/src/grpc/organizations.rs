@@ -18,7 +18,11 @@ impl OrganizationService for OrganizationApi {
         &self,
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
+        let principal = self
+            .0
+            .auth
+            .authenticate(&request, "organization.get")
+            .await?;
         Ok(Response::new(
             self.0.store.get_organization(&principal.org_id).await?,
         ))
@@ -96,6 +100,7 @@ pub async fn create_organization(
             &[scopes::ADMIN.to_owned()],
             None,
             created_by,
+            None,
         )
         .await?;
     txn.commit().await?;

@@ -72,10 +72,11 @@ impl PolicyApi {
             "token" => {
                 let id = validate::id("subject", name)?;
                 let token = self.0.store.get_token(org_id, &id).await?;
+                let connection = Some(token.connection_id.as_str()).filter(|id| !id.is_empty());
                 Ok(policy::subjects_of_token(
                     &token.id,
                     token.scopes.iter().map(String::as_str),
-                    None,
+                    connection,
                 ))
             }
             "user" => {

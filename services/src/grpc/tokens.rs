@@ -64,6 +64,11 @@ impl TokenService for TokenApi {
                 CoreError::invalid("expires_at", "expires_at must be in the future").into(),
             );
         }
+        let connection_id = if request.connection_id.is_empty() {
+            None
+        } else {
+            Some(validate::id("connection_id", &request.connection_id)?)
+        };
         let txn = self.0.store.begin_write().await?;
         let response = self
             .0
@@ -76,6 +81,7 @@ impl TokenService for TokenApi {
                 &granted,
                 request.expires_at.as_ref(),
                 &principal.actor(),
+                connection_id.as_deref(),
             )
             .await?;
         txn.commit().await?;
@@ -116,7 +122,7 @@ impl TokenService for TokenApi {
         &self,
         request: Request<pb::GetCurrentTokenRequest>,
     ) -> Result<Response<pb::ApiToken>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
+        let principal = self.0.auth.authenticate(&request, "token.whoami").await?;
         Ok(Response::new(
             self.0
                 .store

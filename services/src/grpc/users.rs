@@ -98,7 +98,12 @@ impl UserService for UserApi {
         Ok(Response::new(
             self.0
                 .store
-                .get_user(&principal.org_id, lookup, request.include_groups)
+                .get_user(
+                    &principal.org_id,
+                    lookup,
+                    request.include_groups,
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }
@@ -111,7 +116,11 @@ impl UserService for UserApi {
         Ok(Response::new(
             self.0
                 .store
-                .list_users(&principal.org_id, request.get_ref())
+                .list_users(
+                    &principal.org_id,
+                    request.get_ref(),
+                    principal.connection_id.as_deref(),
+                )
                 .await?,
         ))
     }
@@ -133,7 +142,7 @@ impl UserService for UserApi {
             let current = self
                 .0
                 .store
-                .get_user(&principal.org_id, UserLookup::Id(&user.id), false)
+                .get_user(&principal.org_id, UserLookup::Id(&user.id), false, None)
                 .await
                 .ok();
             self.check_role_values(&principal, &actor, "user.replace", current.as_ref(), &user)

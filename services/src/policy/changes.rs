@@ -62,7 +62,11 @@ pub async fn apply(
     };
     let mut someone_can = false;
     for token in store.active_token_subjects(&txn, org_id).await? {
-        let subjects = subjects_of_token(&token.id, token.scopes.split_whitespace(), None);
+        let subjects = subjects_of_token(
+            &token.id,
+            token.scopes.split_whitespace(),
+            token.connection_id.as_deref(),
+        );
         if snapshot
             .decide(&subjects, check_domain, check_object, "write")
             .await?

@@ -46,6 +46,7 @@ struct EventRow {
     changes: String,
     outcome: String,
     reason: Option<String>,
+    token_id: Option<String>,
 }
 
 impl EventRow {
@@ -65,6 +66,7 @@ impl EventRow {
             changes_json: self.changes,
             outcome: self.outcome,
             reason: self.reason.unwrap_or_default(),
+            token_id: self.token_id.unwrap_or_default(),
         }
     }
 }
@@ -182,7 +184,7 @@ impl Store {
             .push(
                 "INSERT INTO audit_events (id, org_id, occurred_at, principal_kind, principal_id, \
                  principal_name, client, request_id, operation, target_kind, target_id, changes, \
-                 outcome, reason) VALUES (",
+                 outcome, reason, token_id) VALUES (",
             )
             .bind(Uuid::now_v7().to_string())
             .push(", ")
@@ -211,6 +213,8 @@ impl Store {
             .bind(outcome)
             .push(", ")
             .bind(reason.map(str::to_owned))
+            .push(", ")
+            .bind((!actor.token_id.is_empty()).then(|| actor.token_id.clone()))
             .push(")");
         conn.execute_raw(insert.build()).await?;
         Ok(())
@@ -244,8 +248,8 @@ impl Store {
         select
             .push(
                 "SELECT id, org_id, occurred_at, principal_kind, principal_id, principal_name, \
-                 client, request_id, operation, target_kind, target_id, changes, outcome, reason \
-                 FROM audit_events WHERE org_id = ",
+                 client, request_id, operation, target_kind, target_id, changes, outcome, reason, \
+                 token_id FROM audit_events WHERE org_id = ",
             )
             .bind(org_id);
         if !request.operation_prefix.is_empty() {
@@ -266,8 +270,11 @@ impl Store {
         if !request.principal_id.is_empty() {
             validate::required("principal_id", &request.principal_id, 256)?;
             select
-                .push(" AND principal_id = ")
-                .bind(request.principal_id.as_str());
+                .push(" AND (principal_id = ")
+                .bind(request.principal_id.as_str())
+                .push(" OR token_id = ")
+                .bind(request.principal_id.as_str())
+                .push(")");
         }
         if !request.outcome.is_empty() {
             if !matches!(request.outcome.as_str(), "ok" | "denied") {

@@ -40,6 +40,8 @@ pub mod api_tokens {
         pub created_by: String,
         pub last_used_at: Option<i64>,
         pub revoked_at: Option<i64>,
+        /// The connection it belongs to, if any.
+        pub connection_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -70,6 +70,9 @@ enum Multi {
     UserGroups,
     /// The group's members: `group_members gm` by `group_id`.
     GroupMembers,
+    /// The resource's externalId in the caller's namespace: `external_ids x` (at most one row, so
+    /// "some element matches" is the single value's comparison, and no row is no value).
+    ExternalId,
 }
 
 const PLAIN_SUBS: &[&str] = &["value", "display", "type", "primary"];
@@ -94,6 +97,8 @@ enum Target {
 pub struct FilterCompiler<'a> {
     resource: Resource,
     org_id: &'a str,
+    /// The caller's externalId namespace (its connection); `None`: the `external_id` column.
+    namespace: Option<&'a str>,
     terms: usize,
 }
 
@@ -103,7 +108,21 @@ impl<'a> FilterCompiler<'a> {
         Self {
             resource,
             org_id,
+            namespace: None,
             terms: 0,
+        }
+    }
+
+    /// Compiles `externalId` against the namespace's values instead of the column.
+    pub fn with_namespace(mut self, namespace: Option<&'a str>) -> Self {
+        self.namespace = namespace;
+        self
+    }
+
+    fn resource_kind(&self) -> &'static str {
+        match self.resource {
+            Resource::User => "user",
+            Resource::Group => "group",
         }
     }
 
@@ -133,6 +152,22 @@ impl<'a> FilterCompiler<'a> {
                     } => format!("lower({})", operand.sql),
                     _ => operand.sql,
                 },
+                Target::Multi(Multi::ExternalId, None) => {
+                    // The namespace's value of each row (NULL when it has none).
+                    sql.push(
+                        " ORDER BY (SELECT x.external_id FROM external_ids x WHERE x.org_id = ",
+                    )
+                    .bind(self.org_id)
+                    .push(" AND x.namespace = ")
+                    .bind(self.namespace.unwrap_or_default())
+                    .push(&format!(
+                        " AND x.resource_kind = '{}' AND x.resource_id = {alias}.id)",
+                        self.resource_kind()
+                    ))
+                    .push(direction);
+                    sql.push(&format!(", {alias}.id")).push(direction);
+                    return Ok(());
+                }
                 Target::Multi(..) => {
                     return Err(CoreError::invalid(
                         "sort_by",
@@ -278,6 +313,12 @@ impl<'a> FilterCompiler<'a> {
                         display_path(path)
                     )));
                 };
+                if matches!(multi, Multi::ExternalId) {
+                    return Err(CoreError::filter(format!(
+                        "{} is not a multi-valued attribute, so it takes no [filter]",
+                        display_path(path)
+                    )));
+                }
                 self.open_elements(sql, multi);
                 self.node(sql, inner, depth + 1, Some(multi))?;
                 sql.push(")");
@@ -323,6 +364,19 @@ impl<'a> FilterCompiler<'a> {
                 sql.push("g.id IN (SELECT gm.group_id FROM group_members gm WHERE gm.org_id = ")
                     .bind(self.org_id)
                     .push(" AND ");
+            }
+            Multi::ExternalId => {
+                sql.push(&format!(
+                    "{}.id IN (SELECT x.resource_id FROM external_ids x WHERE x.org_id = ",
+                    self.alias()
+                ))
+                .bind(self.org_id)
+                .push(" AND x.namespace = ")
+                .bind(self.namespace.unwrap_or_default())
+                .push(&format!(
+                    " AND x.resource_kind = '{}' AND ",
+                    self.resource_kind()
+                ));
             }
         }
     }
@@ -387,6 +441,13 @@ impl<'a> FilterCompiler<'a> {
                 },
                 _ => return Err(unknown()),
             },
+            Multi::ExternalId => match sub.to_ascii_lowercase().as_str() {
+                "value" => Operand {
+                    sql: "x.external_id".into(),
+                    kind: CS,
+                },
+                _ => return Err(unknown()),
+            },
         };
         Ok(operand)
     }
@@ -439,6 +500,9 @@ impl<'a> FilterCompiler<'a> {
                 }
                 match attribute.as_str() {
                     "id" => no_sub(column("g.id", CS)),
+                    "externalid" if self.namespace.is_some() => {
+                        no_sub(Target::Multi(Multi::ExternalId, None))
+                    }
                     "externalid" => no_sub(column("g.external_id", CS)),
                     "displayname" => no_sub(column("g.display_name_key", KEY)),
                     "members" => Ok(Target::Multi(
@@ -475,6 +539,9 @@ impl<'a> FilterCompiler<'a> {
                 }
                 let multi = match attribute.as_str() {
                     "id" => return no_sub(column("u.id", CS)),
+                    "externalid" if self.namespace.is_some() => {
+                        return no_sub(Target::Multi(Multi::ExternalId, None));
+                    }
                     "externalid" => return no_sub(column("u.external_id", CS)),
                     "username" => return no_sub(column("u.user_name_key", KEY)),
                     "displayname" => return no_sub(column("u.display_name_key", KEY)),
@@ -812,6 +879,28 @@ mod tests {
             text,
             "u.id IN (SELECT e.user_id FROM user_emails e WHERE e.org_id = $1 AND e.value_key = $2)"
         );
+    }
+
+    #[test]
+    fn a_connections_external_id_is_its_namespace_not_the_column() {
+        let text = compile(DbBackend::Sqlite, &eq("externalId", "", "x")).unwrap();
+        assert_eq!(text, "u.external_id = ?");
+        let mut sql = Sql::new(DbBackend::Postgres);
+        FilterCompiler::new(Resource::Group, "org")
+            .with_namespace(Some("connection-id"))
+            .compile(&mut sql, &eq("EXTERNALID", "", "x"))
+            .unwrap();
+        assert_eq!(
+            sql.text(),
+            "g.id IN (SELECT x.resource_id FROM external_ids x WHERE x.org_id = $1 AND \
+             x.namespace = $2 AND x.resource_kind = 'group' AND x.external_id = $3)"
+        );
+        let mut sql = Sql::new(DbBackend::Sqlite);
+        let error = FilterCompiler::new(Resource::User, "org")
+            .with_namespace(Some("connection-id"))
+            .compile(&mut sql, &eq("externalId", "value", "x"))
+            .unwrap_err();
+        assert_eq!(error.code, roster::ErrorCode::InvalidFilter);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::audit::{Event, group_changes};
 use super::entities::{group_members as gm, groups};
+use super::external_ids::{self, Kind};
 use super::filter::Resource;
 use super::sql::Sql;
 use super::{ListQuery, Store, WriteTxn, expect_one, timestamp};
@@ -85,7 +86,11 @@ impl Store {
             org_id: Set(org_id.to_owned()),
             display_name: Set(group.display_name.clone()),
             display_name_key: Set(validate::key(&group.display_name)),
-            external_id: Set(group.external_id.clone()),
+            // A connection's externalId lives in its namespace, not in the column.
+            external_id: Set(match actor.namespace() {
+                Some(_) => None,
+                None => group.external_id.clone(),
+            }),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -93,6 +98,19 @@ impl Store {
         }
         .insert(&*txn)
         .await?;
+        if let Some(namespace) = actor.namespace() {
+            let value = group.external_id.as_deref();
+            external_ids::set_value(
+                &*txn,
+                self.backend,
+                org_id,
+                namespace,
+                Kind::Group,
+                &id,
+                value,
+            )
+            .await?;
+        }
         let mut skipped = Vec::new();
         let added = self
             .add_members(&txn, org_id, &id, &group.members, &mut skipped)
@@ -104,7 +122,10 @@ impl Store {
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
         let member_count = row.member_count;
-        let created = to_pb(row);
+        let mut created = to_pb(row);
+        if actor.namespace().is_some() {
+            created.external_id = group.external_id.clone();
+        }
         let mut changes = group_changes(None, Some(&created));
         if !added.is_empty() {
             changes.note("members", audit::membership(&added, &[]));
@@ -123,12 +144,14 @@ impl Store {
         })
     }
 
-    /// One group; members only when asked (otherwise the membership table is not read).
+    /// One group, with the externalId of `namespace`; members only when asked (otherwise the
+    /// membership table is not read).
     pub async fn get_group(
         &self,
         org_id: &str,
         id: &str,
         include_members: bool,
+        namespace: Option<&str>,
     ) -> CoreResult<pb::Group> {
         let row = groups::Entity::find_by_id(id.to_owned())
             .filter(groups::Column::OrgId.eq(org_id))
@@ -136,17 +159,27 @@ impl Store {
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
         let mut group = to_pb(row);
+        external_ids::overlay_groups(
+            self.conn(),
+            self.backend,
+            org_id,
+            namespace,
+            std::slice::from_mut(&mut group),
+        )
+        .await?;
         if include_members {
             group.members = self.member_page(org_id, id, "", None).await?;
         }
         Ok(group)
     }
 
-    /// Groups matching a filter, sorted and paged, without members.
+    /// Groups matching a filter, sorted and paged, without members; externalIds (shown and
+    /// filtered) are those of `namespace`.
     pub async fn list_groups(
         &self,
         org_id: &str,
         request: &pb::ListGroupsRequest,
+        namespace: Option<&str>,
     ) -> CoreResult<pb::ListGroupsResponse> {
         let page = self
             .list_page(
@@ -158,6 +191,7 @@ impl Store {
                     start_index: request.start_index,
                     count: request.count,
                     cursor: request.cursor.as_deref(),
+                    namespace,
                 },
             )
             .await?;
@@ -166,6 +200,14 @@ impl Store {
         for row in rows {
             groups_page.push(to_pb(groups::Model::from_query_result(&row, "")?));
         }
+        external_ids::overlay_groups(
+            self.conn(),
+            self.backend,
+            org_id,
+            namespace,
+            &mut groups_page,
+        )
+        .await?;
         Ok(pb::ListGroupsResponse {
             groups: groups_page,
             total_results: page.total,
@@ -203,14 +245,34 @@ impl Store {
         if expected_version.is_none()
             && let Some((add, remove)) = super::membership_batch::membership_only(&changes)
         {
-            return self
+            let mut response = self
                 .batched_membership_update(actor, org_id, id, add, remove)
-                .await;
+                .await?;
+            if let Some(group) = response.group.as_mut() {
+                external_ids::overlay_groups(
+                    self.conn(),
+                    self.backend,
+                    org_id,
+                    actor.namespace(),
+                    std::slice::from_mut(group),
+                )
+                .await?;
+            }
+            return Ok(response);
         }
+        let namespace = actor.namespace();
         let txn = self.begin_write().await?;
         // Bumping the version first locks the group's row (PostgreSQL) for the transaction, so
         // concurrent changes of one group queue and each sees the previous one's rows.
-        let before = self.bump_group(&txn, org_id, id, expected_version).await?;
+        let mut before = self.bump_group(&txn, org_id, id, expected_version).await?;
+        external_ids::overlay_groups(
+            &*txn,
+            self.backend,
+            org_id,
+            namespace,
+            std::slice::from_mut(&mut before),
+        )
+        .await?;
         let mut skipped = Vec::new();
         // Every id a membership change names, for the role recompute at the end.
         let mut touched: Vec<String> = Vec::new();
@@ -232,12 +294,25 @@ impl Store {
                 Change::SetExternalId(external_id) => {
                     validate::optional("external_id", Some(&external_id), MAX_SHORT)?;
                     let external_id = Some(external_id).filter(|value| !value.is_empty());
-                    groups::Entity::update_many()
-                        .col_expr(groups::Column::ExternalId, external_id.into())
-                        .filter(groups::Column::Id.eq(id))
-                        .filter(groups::Column::OrgId.eq(org_id))
-                        .exec(&*txn)
+                    if let Some(namespace) = namespace {
+                        external_ids::set_value(
+                            &*txn,
+                            self.backend,
+                            org_id,
+                            namespace,
+                            Kind::Group,
+                            id,
+                            external_id.as_deref(),
+                        )
                         .await?;
+                    } else {
+                        groups::Entity::update_many()
+                            .col_expr(groups::Column::ExternalId, external_id.into())
+                            .filter(groups::Column::Id.eq(id))
+                            .filter(groups::Column::OrgId.eq(org_id))
+                            .exec(&*txn)
+                            .await?;
+                    }
                 }
                 Change::AddMembers(list) => {
                     touched.extend(valid_ids(&list.members));
@@ -284,7 +359,15 @@ impl Store {
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
         let member_count = row.member_count;
-        let updated = to_pb(row);
+        let mut updated = to_pb(row);
+        external_ids::overlay_groups(
+            &*txn,
+            self.backend,
+            org_id,
+            namespace,
+            std::slice::from_mut(&mut updated),
+        )
+        .await?;
         let mut changes = group_changes(Some(&before), Some(&updated));
         if !added.is_empty() || !removed.is_empty() {
             changes.note("members", audit::membership(&added, &removed));
@@ -315,14 +398,23 @@ impl Store {
         // FOR UPDATE (PostgreSQL): a concurrent add of this group as a member key-share locks it,
         // so either that add commits first and is forgotten below, or it waits and skips it. The
         // version bump alone takes a weaker lock that does not conflict with key-share.
-        let before = groups::Entity::find_by_id(id.to_owned())
+        let mut before = groups::Entity::find_by_id(id.to_owned())
             .filter(groups::Column::OrgId.eq(org_id))
             .lock_exclusive()
             .one(&*txn)
             .await?
             .map(to_pb)
             .ok_or_else(|| CoreError::not_found("group"))?;
+        external_ids::overlay_groups(
+            &*txn,
+            self.backend,
+            org_id,
+            actor.namespace(),
+            std::slice::from_mut(&mut before),
+        )
+        .await?;
         self.bump_group(&txn, org_id, id, expected_version).await?;
+        external_ids::forget(&*txn, self.backend, org_id, Kind::Group, id).await?;
         // Members that got a role from this group are recomputed once their membership is gone.
         let role_members = self.members_with_group_role(&txn, org_id, id).await?;
         self.forget_member(&txn, org_id, id).await?;

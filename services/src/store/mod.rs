@@ -6,9 +6,11 @@
 //! `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`.
 
 mod audit;
+mod connections;
 mod create_batch;
 mod domains;
 mod entities;
+mod external_ids;
 pub mod filter;
 mod groups;
 mod membership_batch;
@@ -20,10 +22,11 @@ mod tokens;
 mod users;
 
 pub use audit::Event;
+pub use connections::{ConnectionRow, kind_name};
 pub use domains::DomainRow;
 pub use groups::validate_group;
 pub use policies::{StoredRule, TokenSubjects};
-pub use tokens::AuthToken;
+pub use tokens::{AuthConnection, AuthToken};
 pub use users::UserLookup;
 
 use crate::domain::clock::Clock;
@@ -234,6 +237,8 @@ pub(crate) struct ListQuery<'a> {
     pub count: Option<i32>,
     /// `Some` for cursor paging (RFC 9865): empty for the first page.
     pub cursor: Option<&'a str>,
+    /// The caller's externalId namespace (its connection), `None` for the default columns.
+    pub namespace: Option<&'a str>,
 }
 
 /// One page of rows.
@@ -295,7 +300,7 @@ impl Store {
         };
         let mut select = Sql::new(self.backend);
         select.push(columns).push(from).bind(org_id);
-        let mut compiler = FilterCompiler::new(resource, org_id);
+        let mut compiler = FilterCompiler::new(resource, org_id).with_namespace(query.namespace);
         if let Some(filter) = query.filter {
             select.push(" AND ");
             compiler.compile(&mut select, filter)?;
@@ -356,7 +361,9 @@ impl Store {
                 .bind(org_id);
             if let Some(filter) = query.filter {
                 count_sql.push(" AND ");
-                FilterCompiler::new(resource, org_id).compile(&mut count_sql, filter)?;
+                FilterCompiler::new(resource, org_id)
+                    .with_namespace(query.namespace)
+                    .compile(&mut count_sql, filter)?;
             }
             self.conn()
                 .query_one_raw(count_sql.build())

@@ -51,6 +51,8 @@ pub struct TokenSubjects {
     pub id: String,
     /// Space-separated scopes.
     pub scopes: String,
+    /// Its provisioning connection, if any.
+    pub connection_id: Option<String>,
 }
 
 /// A statement with no parameters.
@@ -253,7 +255,7 @@ impl Store {
         let now = self.clock.now_micros();
         let mut select = Sql::new(self.backend);
         select
-            .push("SELECT id, scopes FROM api_tokens WHERE org_id = ")
+            .push("SELECT id, scopes, connection_id FROM api_tokens WHERE org_id = ")
             .bind(org_id)
             .push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ")
             .bind(now)

@@ -3,6 +3,7 @@
 
 use super::audit::{Event, user_changes};
 use super::entities::{user_emails, users};
+use super::external_ids::{self, Kind};
 use super::filter::Resource;
 use super::{ListQuery, Store, expect_one, timestamp};
 use crate::domain::audit::Actor;
@@ -114,7 +115,11 @@ impl Store {
             account_id: Set(None),
             user_name: Set(user.user_name.clone()),
             user_name_key: Set(validate::key(&user.user_name)),
-            external_id: Set(user.external_id.clone()),
+            // A connection's externalId lives in its namespace, not in the column.
+            external_id: Set(match actor.namespace() {
+                Some(_) => None,
+                None => user.external_id.clone(),
+            }),
             display_name: Set(user.display_name.clone()),
             display_name_key: Set(user.display_name.as_deref().map(validate::key)),
             active: Set(user.active.unwrap_or(true)),
@@ -142,7 +147,21 @@ impl Store {
         let row = row.insert(&**txn).await?;
         insert_emails(&**txn, org_id, id, &user.emails).await?;
         self.roles_for_new_user(txn, org_id, id, user).await?;
-        let created = to_pb(row)?;
+        let mut created = to_pb(row)?;
+        if let Some(namespace) = actor.namespace() {
+            let value = user.external_id.as_deref();
+            external_ids::set_value(
+                &**txn,
+                self.backend,
+                org_id,
+                namespace,
+                Kind::User,
+                id,
+                value,
+            )
+            .await?;
+            created.external_id = user.external_id.clone();
+        }
         let event = Event {
             operation: "user.create",
             target_kind: "user",
@@ -153,20 +172,39 @@ impl Store {
         Ok(created)
     }
 
-    /// One user of the organization.
+    /// One user of the organization, with the externalId of `namespace` (the caller's
+    /// connection; `None`: the default column), by which an externalId lookup goes too.
     pub async fn get_user(
         &self,
         org_id: &str,
         lookup: UserLookup<'_>,
         include_groups: bool,
+        namespace: Option<&str>,
     ) -> CoreResult<pb::User> {
+        // In a connection's namespace an externalId names a user through `external_ids`.
+        let resolved = match (&lookup, namespace) {
+            (UserLookup::ExternalId(external_id), Some(namespace)) => Some(
+                external_ids::resource_of(
+                    self.conn(),
+                    self.backend,
+                    org_id,
+                    namespace,
+                    Kind::User,
+                    external_id,
+                )
+                .await?
+                .ok_or_else(|| CoreError::not_found("user"))?,
+            ),
+            _ => None,
+        };
         let query = users::Entity::find().filter(users::Column::OrgId.eq(org_id));
-        let query = match lookup {
-            UserLookup::Id(id) => query.filter(users::Column::Id.eq(id)),
-            UserLookup::UserName(name) => {
+        let query = match (lookup, &resolved) {
+            (_, Some(id)) => query.filter(users::Column::Id.eq(id.as_str())),
+            (UserLookup::Id(id), None) => query.filter(users::Column::Id.eq(id)),
+            (UserLookup::UserName(name), None) => {
                 query.filter(users::Column::UserNameKey.eq(validate::key(name)))
             }
-            UserLookup::ExternalId(external_id) => {
+            (UserLookup::ExternalId(external_id), None) => {
                 query.filter(users::Column::ExternalId.eq(external_id))
             }
         };
@@ -175,17 +213,27 @@ impl Store {
             .await?
             .ok_or_else(|| CoreError::not_found("user"))?;
         let mut user = to_pb(row)?;
+        external_ids::overlay_users(
+            self.conn(),
+            self.backend,
+            org_id,
+            namespace,
+            std::slice::from_mut(&mut user),
+        )
+        .await?;
         if include_groups {
             user.groups = self.groups_of(org_id, &user.id).await?;
         }
         Ok(user)
     }
 
-    /// Users matching a filter, sorted and paged, with the total.
+    /// Users matching a filter, sorted and paged, with the total; externalIds (shown and filtered)
+    /// are those of `namespace`.
     pub async fn list_users(
         &self,
         org_id: &str,
         request: &pb::ListUsersRequest,
+        namespace: Option<&str>,
     ) -> CoreResult<pb::ListUsersResponse> {
         let page = self
             .list_page(
@@ -197,6 +245,7 @@ impl Store {
                     start_index: request.start_index,
                     count: request.count,
                     cursor: request.cursor.as_deref(),
+                    namespace,
                 },
             )
             .await?;
@@ -205,6 +254,8 @@ impl Store {
         for row in rows {
             users.push(to_pb(users::Model::from_query_result(&row, "")?)?);
         }
+        external_ids::overlay_users(self.conn(), self.backend, org_id, namespace, &mut users)
+            .await?;
         if request.include_groups && !users.is_empty() {
             let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
             let mut groups = self.groups_of_many(org_id, &ids).await?;
@@ -243,7 +294,21 @@ impl Store {
             return Err(CoreError::version_mismatch(current.version));
         }
         check_manager(&*txn, org_id, &user).await?;
-        let previous = to_pb(current.clone())?;
+        let namespace = actor.namespace();
+        let mut previous = to_pb(current.clone())?;
+        external_ids::overlay_users(
+            &*txn,
+            self.backend,
+            org_id,
+            namespace,
+            std::slice::from_mut(&mut previous),
+        )
+        .await?;
+        // A connection changes its own namespace's externalId, never the column.
+        let column_external_id = match namespace {
+            Some(_) => current.external_id.clone(),
+            None => user.external_id.clone(),
+        };
         let now = self.clock.now_micros();
         let result = users::Entity::update_many()
             .col_expr(users::Column::UserName, user.user_name.clone().into())
@@ -251,7 +316,7 @@ impl Store {
                 users::Column::UserNameKey,
                 validate::key(&user.user_name).into(),
             )
-            .col_expr(users::Column::ExternalId, user.external_id.clone().into())
+            .col_expr(users::Column::ExternalId, column_external_id.into())
             .col_expr(users::Column::DisplayName, user.display_name.clone().into())
             .col_expr(
                 users::Column::DisplayNameKey,
@@ -279,13 +344,29 @@ impl Store {
             .exec(&*txn)
             .await?;
         insert_emails(&*txn, org_id, &current.id, &user.emails).await?;
+        if let Some(namespace) = namespace {
+            let value = user.external_id.as_deref();
+            external_ids::set_value(
+                &*txn,
+                self.backend,
+                org_id,
+                namespace,
+                Kind::User,
+                &current.id,
+                value,
+            )
+            .await?;
+        }
         self.roles_for_replaced_user(&txn, org_id, &previous, &user)
             .await?;
         let row = users::Entity::find_by_id(current.id.clone())
             .one(&*txn)
             .await?
             .ok_or_else(|| CoreError::not_found("user"))?;
-        let replaced = to_pb(row)?;
+        let mut replaced = to_pb(row)?;
+        if namespace.is_some() {
+            replaced.external_id = user.external_id.clone();
+        }
         let event = Event {
             operation: "user.replace",
             target_kind: "user",
@@ -320,6 +401,16 @@ impl Store {
             return Err(CoreError::version_mismatch(current.version));
         }
         self.forget_member(&txn, org_id, id).await?;
+        let mut previous = to_pb(current)?;
+        external_ids::overlay_users(
+            &*txn,
+            self.backend,
+            org_id,
+            actor.namespace(),
+            std::slice::from_mut(&mut previous),
+        )
+        .await?;
+        external_ids::forget(&*txn, self.backend, org_id, Kind::User, id).await?;
         let result = users::Entity::delete_many()
             .filter(users::Column::Id.eq(id))
             .filter(users::Column::OrgId.eq(org_id))
@@ -331,7 +422,7 @@ impl Store {
             target_kind: "user",
             target_id: id,
         };
-        let changes = user_changes(Some(&to_pb(current)?), None);
+        let changes = user_changes(Some(&previous), None);
         self.audit(&txn, actor, event, &changes).await?;
         txn.commit().await
     }
