@@ -10,6 +10,7 @@ mod m20261204_000001_create_roles;
 mod m20261211_000001_create_audit_events;
 mod m20261211_000002_create_domains;
 mod m20261212_000001_count_group_members;
+mod m20261213_000001_create_accounts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000001_create_audit_events::Migration),
             Box::new(m20261211_000002_create_domains::Migration),
             Box::new(m20261212_000001_count_group_members::Migration),
+            Box::new(m20261213_000001_create_accounts::Migration),
         ]
     }
 }

@@ -1,14 +1,49 @@
 //! UserService.
 
 use super::{Core, required};
+use crate::domain::accounts;
+use crate::domain::audit::Actor;
 use crate::domain::{user, validate};
+use crate::error::CoreResult;
 use crate::store::UserLookup;
+use roster::ErrorCode;
 use roster::pb::{self, get_user_request::Lookup, user_service_server::UserService};
 use roster::scopes;
 use tonic::{Request, Response, Status};
 
 /// The UserService implementation.
 pub struct UserApi(pub Core);
+
+impl UserApi {
+    /// A write refused by the domain-verified email rules is recorded as `denied` (the write
+    /// itself rolled back, so its own event never exists).
+    async fn audit_refusal(
+        &self,
+        actor: &Actor,
+        operation: &str,
+        target_id: &str,
+        result: CoreResult<pb::User>,
+    ) -> Result<pb::User, Status> {
+        match result {
+            Ok(user) => Ok(user),
+            Err(error) if error.code == ErrorCode::Forbidden => {
+                let status = Status::from(error);
+                Err(self
+                    .0
+                    .deny(
+                        actor,
+                        operation,
+                        "user",
+                        target_id,
+                        accounts::DENIED_REASON,
+                        status,
+                    )
+                    .await)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl UserService for UserApi {
@@ -23,10 +58,13 @@ impl UserService for UserApi {
         let mut user = required(request.into_inner().user, "user")?;
         user::normalize(&mut user)?;
         user.groups.clear();
+        let result = self
+            .0
+            .store
+            .create_user(&actor, &principal.org_id, user)
+            .await;
         Ok(Response::new(
-            self.0
-                .store
-                .create_user(&actor, &principal.org_id, user)
+            self.audit_refusal(&actor, "user.create", "", result)
                 .await?,
         ))
     }
@@ -92,10 +130,14 @@ impl UserService for UserApi {
         user.id = validate::id("user.id", &user.id)?;
         user::normalize(&mut user)?;
         user.groups.clear();
+        let id = user.id.clone();
+        let result = self
+            .0
+            .store
+            .replace_user(&actor, &principal.org_id, user, request.expected_version)
+            .await;
         Ok(Response::new(
-            self.0
-                .store
-                .replace_user(&actor, &principal.org_id, user, request.expected_version)
+            self.audit_refusal(&actor, "user.replace", &id, result)
                 .await?,
         ))
     }
