@@ -9,6 +9,7 @@ mod bootstrap;
 mod cli;
 mod domains;
 mod durability;
+mod email_changes;
 mod groups;
 mod isolation;
 mod paging;
