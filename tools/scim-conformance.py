@@ -7,7 +7,7 @@ unless --strict is given. A failure listed in --known-failures is reported as KN
 fail the run; a listed failure that no longer happens is reported as FIXED (remove its line).
 
     python scim-conformance.py --url http://127.0.0.1:18180/scim/v2 --token-file TOKEN [-v]
-        [--http-log FILE] [--known-failures FILE] [--strict]
+        [--http-log FILE] [--known-failures FILE] [--strict] [--email-domain DOMAIN]
 
 A known-failures file has one key a line, `RESOURCE CHECK [ATTRIBUTE-PATH]` as printed after
 `key:` for each failure (`-` for checks on no resource type); `#` starts a comment.
@@ -44,6 +44,27 @@ def http_logger(path):
     return {"request": [on_request], "response": [on_response]}
 
 
+def use_email_domain(domain):
+    """Makes every email address scim2-tester generates (`<uuid>@<uuid>.com`) an address in
+    `domain`, which the run has verified: Roster refuses email changes to unverified domains."""
+    import re
+
+    import scim2_tester.filling as filling
+    from scim2_tester.checkers import patch_add, patch_replace
+
+    generated = re.compile(r"^([0-9a-f-]{36})@[0-9a-f-]{36}\.com$")
+    original = filling.generate_random_value
+
+    def generate_random_value(*args, **kwargs):
+        value = original(*args, **kwargs)
+        if isinstance(value, str) and (match := generated.match(value)):
+            value = f"{match.group(1)}@{domain}"
+        return value
+
+    for module in (filling, patch_add, patch_replace):
+        module.generate_random_value = generate_random_value
+
+
 def failure_key(result):
     """The key a failure is listed under in a known-failures file."""
     key = f"{result.resource_type or '-'} {result.title}"
@@ -72,7 +93,10 @@ def main():
     parser.add_argument("--strict", action="store_true", help="DEVIATION fails too")
     parser.add_argument("--known-failures", help="file of failures that do not fail the run")
     parser.add_argument("-v", "--verbose", action="store_true", help="show data of failures")
+    parser.add_argument("--email-domain", help="generate every email address in this domain")
     args = parser.parse_args()
+    if args.email_domain:
+        use_email_domain(args.email_domain)
 
     with open(args.token_file, encoding="utf-8") as f:
         token = f.read().strip()

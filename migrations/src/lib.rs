@@ -12,6 +12,7 @@ mod m20261211_000002_create_domains;
 mod m20261212_000001_count_group_members;
 mod m20261213_000001_create_connections;
 mod m20261213_000002_create_external_ids;
+mod m20261213_000003_create_accounts;
 mod m20261220_000001_create_policy_rules;
 
 /// Every migration, oldest first.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000001_count_group_members::Migration),
             Box::new(m20261213_000001_create_connections::Migration),
             Box::new(m20261213_000002_create_external_ids::Migration),
+            Box::new(m20261213_000003_create_accounts::Migration),
             Box::new(m20261220_000001_create_policy_rules::Migration),
         ]
     }

@@ -92,7 +92,7 @@ fn enforcement(c: &mut Criterion) {
         let subjects = if object == "users" {
             subjects.to_owned()
         } else {
-            format!("user:u1|role:r3")
+            "user:u1|role:r3".to_owned()
         };
         // Build the partition once, as the first request would.
         runtime

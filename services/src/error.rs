@@ -82,7 +82,7 @@ impl CoreError {
 /// Unique indexes by name (PostgreSQL reports the index) and by column list (SQLite reports the
 /// columns), with the request field each protects. The loser of a race gets the same answer as a
 /// plain duplicate because both come through here.
-const UNIQUE_CONSTRAINTS: [(&str, &str, &str, &str); 8] = [
+const UNIQUE_CONSTRAINTS: [(&str, &str, &str, &str); 9] = [
     (
         "uq_users_org_user_name",
         "users.user_name_key",
@@ -106,6 +106,13 @@ const UNIQUE_CONSTRAINTS: [(&str, &str, &str, &str); 8] = [
         "groups.external_id",
         "external_id",
         "external_id is already taken by another group",
+    ),
+    // Two concurrent changes moving two accounts to one address: the second loses.
+    (
+        "uq_accounts_email_key",
+        "accounts.email_key",
+        "emails",
+        "another account took this email address at the same moment; retry",
     ),
     (
         "uq_organizations_name",

@@ -752,8 +752,10 @@ async fn refused_authorizations_are_recorded_as_denied() {
 async fn an_organization_sees_only_its_own_events() {
     let server = TestServer::start().await;
     let (org_b, admin_b) = server.new_org("globex").await;
-    let in_a = create_user(&server, &server.admin, "gina@example.com").await;
+    // One person in both organizations: A joins B's account, so A has verified the domain.
+    crate::harness::verify_domain(&server, &server.admin, &server.org_id, "example.com").await;
     let in_b = create_user(&server, &admin_b, "gina@example.com").await;
+    let in_a = create_user(&server, &server.admin, "gina@example.com").await;
 
     let seen_by_a = all_events(&server, &server.admin).await;
     let seen_by_b = all_events(&server, &admin_b).await;

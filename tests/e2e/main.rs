@@ -10,6 +10,7 @@ mod cli;
 mod connections;
 mod domains;
 mod durability;
+mod email_changes;
 mod groups;
 mod isolation;
 mod paging;

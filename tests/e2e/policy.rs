@@ -822,12 +822,12 @@ async fn rules_for_every_organization_come_from_the_operator() {
 #[tokio::test]
 async fn a_connection_is_a_policy_subject() {
     let server = TestServer::start().await;
-    let mut connections =
+    let connections =
         roster::pb::connection_service_client::ConnectionServiceClient::with_interceptor(
             server.channel(),
             Bearer(Some(server.admin.clone())),
         );
-    let mut connection = |name: &'static str, kind: pb::ConnectionKind| {
+    let connection = |name: &'static str, kind: pb::ConnectionKind| {
         let mut client = connections.clone();
         async move {
             client
@@ -843,7 +843,6 @@ async fn a_connection_is_a_policy_subject() {
     };
     let entra = connection("Entra production", pb::ConnectionKind::Entra).await;
     let auditor = connection("Read-only auditor", pb::ConnectionKind::Generic).await;
-    let _ = &mut connections;
     let token_for = |connection_id: String| {
         let mut tokens = server.tokens(&server.admin);
         async move {

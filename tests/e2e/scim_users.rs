@@ -1247,6 +1247,8 @@ async fn scim_user_okta_dialect() {
 #[tokio::test]
 async fn scim_user_entra_dialect() {
     let server = TestServer::start().await;
+    // Entra changes the work email: the organization has verified its domain.
+    crate::harness::verify_domain(&server, &server.admin, &server.org_id, "testuser.com").await;
     let client = ScimClient::new(&server, &server.admin);
 
     // Entra's "Test Connection" probe for a random userName.
@@ -1614,7 +1616,9 @@ async fn scim_user_isolation_between_organizations() {
     );
     let (_, _, listed) = a.get("/Users").await;
     assert_eq!(listed["totalResults"], 1);
-    // The same userName may exist in both organizations.
+    // The same userName may exist in both organizations (the person is one account, which A
+    // may join only with the address's domain verified).
+    crate::harness::verify_domain(&server, &server.admin, &server.org_id, "example.com").await;
     create(&a, user_body("only.in.b@example.com")).await;
 
     // The per-organization base: A's own organization works, by id and by name; B's is a 404

@@ -1568,6 +1568,8 @@ async fn paging_with_start_index_and_count() {
 #[tokio::test]
 async fn replace_replaces_the_whole_user_and_bumps_the_version() {
     let server = TestServer::start().await;
+    // The replace changes addresses, so their domain is verified.
+    crate::harness::verify_domain(&server, &server.admin, &server.org_id, "example.com").await;
     let mut original = user("alice@example.com");
     original.title = Some("Engineer".into());
     original.external_id = Some("a-1".into());

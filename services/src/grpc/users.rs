@@ -1,9 +1,12 @@
 //! UserService.
 
 use super::{Core, Principal, required};
+use crate::domain::accounts;
 use crate::domain::audit::Actor;
 use crate::domain::{user, validate};
+use crate::error::CoreResult;
 use crate::store::UserLookup;
+use roster::ErrorCode;
 use roster::pb::{self, get_user_request::Lookup, user_service_server::UserService};
 use tonic::{Request, Response, Status};
 
@@ -52,6 +55,35 @@ impl UserApi {
         }
         Ok(())
     }
+
+    /// A write refused by the domain-verified email rules is recorded as `denied` (the write
+    /// itself rolled back, so its own event never exists).
+    async fn audit_refusal(
+        &self,
+        actor: &Actor,
+        operation: &str,
+        target_id: &str,
+        result: CoreResult<pb::User>,
+    ) -> Result<pb::User, Status> {
+        match result {
+            Ok(user) => Ok(user),
+            Err(error) if error.code == ErrorCode::Forbidden => {
+                let status = Status::from(error);
+                Err(self
+                    .0
+                    .deny(
+                        actor,
+                        operation,
+                        "user",
+                        target_id,
+                        accounts::DENIED_REASON,
+                        status,
+                    )
+                    .await)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -66,10 +98,13 @@ impl UserService for UserApi {
         user.groups.clear();
         self.check_role_values(&principal, &actor, "user.create", None, &user)
             .await?;
+        let result = self
+            .0
+            .store
+            .create_user(&actor, &principal.org_id, user)
+            .await;
         Ok(Response::new(
-            self.0
-                .store
-                .create_user(&actor, &principal.org_id, user)
+            self.audit_refusal(&actor, "user.create", "", result)
                 .await?,
         ))
     }
@@ -148,10 +183,14 @@ impl UserService for UserApi {
             self.check_role_values(&principal, &actor, "user.replace", current.as_ref(), &user)
                 .await?;
         }
+        let id = user.id.clone();
+        let result = self
+            .0
+            .store
+            .replace_user(&actor, &principal.org_id, user, request.expected_version)
+            .await;
         Ok(Response::new(
-            self.0
-                .store
-                .replace_user(&actor, &principal.org_id, user, request.expected_version)
+            self.audit_refusal(&actor, "user.replace", &id, result)
                 .await?,
         ))
     }

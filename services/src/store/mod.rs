@@ -5,6 +5,7 @@
 //! Writes run in one transaction each. On SQLite they also take an in-process lock and start with
 //! `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing with `SQLITE_BUSY`.
 
+mod accounts;
 mod audit;
 mod connections;
 mod create_batch;

@@ -6,10 +6,11 @@ use super::entities::{user_emails, users};
 use super::external_ids::{self, Kind};
 use super::filter::Resource;
 use super::{ListQuery, Store, expect_one, timestamp};
+use crate::domain::accounts::{self, EmailChange};
 use crate::domain::audit::Actor;
 use crate::domain::validate;
 use crate::error::{CoreError, CoreResult};
-use roster::pb;
+use roster::{ErrorCode, pb};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
     QuerySelect, Set,
@@ -144,7 +145,22 @@ impl Store {
         id: &str,
     ) -> CoreResult<pb::User> {
         check_manager(&**txn, org_id, user).await?;
+        let mut row = row;
+        let mut refused = None;
+        if let Some(key) = accounts::account_email(user) {
+            let now = self.clock.now_micros();
+            match self.account_for_create(&**txn, org_id, &key, now).await {
+                Ok(account_id) => row.account_id = Set(Some(account_id)),
+                Err(error) if error.code == ErrorCode::Forbidden => refused = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
         let row = row.insert(&**txn).await?;
+        // A refused adoption rolls back; a duplicate userName (above) is reported first, as on a
+        // replace.
+        if let Some(error) = refused {
+            return Err(error);
+        }
         insert_emails(&**txn, org_id, id, &user.emails).await?;
         self.roles_for_new_user(txn, org_id, id, user).await?;
         let mut created = to_pb(row)?;
@@ -310,7 +326,32 @@ impl Store {
             None => user.external_id.clone(),
         };
         let now = self.clock.now_micros();
+        // The domain-verified email rules (domain/accounts.rs): nothing to read unless the
+        // addresses change.
+        // A refusal is returned after the update, so a duplicate userName or externalId is
+        // reported first (and the transaction rolls back either way).
+        let change = EmailChange::between(&previous, &user);
+        let refused = match self
+            .check_email_change(&*txn, org_id, current.account_id.as_deref(), &change)
+            .await
+        {
+            Ok(()) => None,
+            Err(error) if error.code == ErrorCode::Forbidden => Some(error),
+            Err(error) => return Err(error),
+        };
+        let mut account_id = current.account_id.clone();
+        let new_account_email = accounts::account_email(&user);
+        if refused.is_none()
+            && let Some(key) = &new_account_email
+            && accounts::account_email(&previous).as_ref() != Some(key)
+        {
+            account_id = Some(
+                self.account_for_change(&*txn, account_id.as_deref(), key, now)
+                    .await?,
+            );
+        }
         let result = users::Entity::update_many()
+            .col_expr(users::Column::AccountId, account_id.into())
             .col_expr(users::Column::UserName, user.user_name.clone().into())
             .col_expr(
                 users::Column::UserNameKey,
@@ -338,6 +379,9 @@ impl Store {
             .await?;
         if result.rows_affected != 1 {
             return Err(CoreError::version_mismatch(current.version));
+        }
+        if let Some(error) = refused {
+            return Err(error);
         }
         user_emails::Entity::delete_many()
             .filter(user_emails::Column::UserId.eq(&current.id))
