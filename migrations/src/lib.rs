@@ -14,6 +14,7 @@ mod m20261213_000001_create_connections;
 mod m20261213_000002_create_external_ids;
 mod m20261213_000003_create_accounts;
 mod m20261220_000001_create_policy_rules;
+mod m20261220_000002_unassigned_active;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000002_create_external_ids::Migration),
             Box::new(m20261213_000003_create_accounts::Migration),
             Box::new(m20261220_000001_create_policy_rules::Migration),
+            Box::new(m20261220_000002_unassigned_active::Migration),
         ]
     }
 }

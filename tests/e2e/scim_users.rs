@@ -1855,3 +1855,43 @@ async fn scim_deeply_nested_filters_are_refused_and_the_server_survives() {
     assert_eq!(matching(&client, &filter).await, ["nested@example.com"]);
     server.stop().await;
 }
+
+/// RFC 7644 §3.5.2.2: a removed `active` is unassigned: absent from the resource, and the user
+/// counts as inactive (removing it never reactivates anyone).
+#[tokio::test]
+async fn removing_active_leaves_it_unassigned_and_the_user_inactive() {
+    let server = TestServer::start().await;
+    let scim = ScimClient::new(&server, &server.admin);
+    let created = scim
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "ghost", "active": true}),
+        )
+        .await;
+    assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.2);
+    let id = created.2["id"].as_str().unwrap().to_owned();
+
+    let removed = scim
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "remove", "path": "active"}])),
+        )
+        .await;
+    assert_eq!(removed.0, StatusCode::OK, "{:?}", removed.2);
+    assert!(removed.2.get("active").is_none(), "{:?}", removed.2);
+    let read = scim.get(&format!("/Users/{id}")).await;
+    assert!(read.2.get("active").is_none(), "{:?}", read.2);
+    let active = scim.get(&filtered("/Users", "active eq true")).await;
+    assert_eq!(active.2["totalResults"], 0, "{:?}", active.2);
+    let inactive = scim.get(&filtered("/Users", "active eq false")).await;
+    assert_eq!(inactive.2["totalResults"], 1, "{:?}", inactive.2);
+
+    let restored = scim
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "replace", "path": "active", "value": true}])),
+        )
+        .await;
+    assert_eq!(restored.2["active"], true, "{:?}", restored.2);
+    server.stop().await;
+}

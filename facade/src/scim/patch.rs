@@ -188,22 +188,6 @@ pub fn apply_user_patch(resource: &mut Value, request: &PatchRequest) -> ScimRes
         ));
     }
     for operation in &request.operations {
-        if operation.op == Op::Remove
-            && let Some(path) = &operation.path
-            && path.attr.attribute.eq_ignore_ascii_case("active")
-            && path.attr.sub_attribute.is_none()
-            && path
-                .attr
-                .schema
-                .as_deref()
-                .is_none_or(|urn| urn.eq_ignore_ascii_case(USER_SCHEMA))
-        {
-            // An unassigned `active` would read as active: removing it must not quietly
-            // reactivate a deactivated user.
-            return Err(ScimError::mutability(
-                "active cannot be removed; replace it with false to deactivate the user",
-            ));
-        }
         apply_user_operation(resource, operation)?;
     }
     Ok(())
@@ -2259,14 +2243,21 @@ mod tests {
     // ----- users: booleans and path-less values -----
 
     #[test]
-    fn removing_active_is_refused_rather_than_reactivating() {
+    fn removing_active_leaves_it_unassigned() {
         let mut resource = user();
-        let error = apply_user_patch(
+        apply_user_patch(
             &mut resource,
             &request(vec![operation(Op::Remove, Some(path("active")), None)]),
         )
-        .unwrap_err();
-        assert_eq!(error.scim_type, Some("mutability"));
+        .unwrap();
+        assert!(resource.get("active").is_none(), "{resource}");
+        // The core stores an unassigned `active` as inactive (see the e2e test).
+        assert_eq!(
+            crate::scim::resource::user_from_scim(&resource)
+                .unwrap()
+                .active,
+            None
+        );
     }
 
     #[test]

@@ -56,8 +56,8 @@ pub fn parse_etag(header: &str) -> Option<i64> {
 /// `base_url` (the SCIM base, for example `https://host/scim/v2`; a trailing `/` is ignored).
 ///
 /// Absent optional values are omitted, never `null`; so are empty multi-valued attributes, an empty
-/// `name` and an enterprise extension with none of its attributes. `active` defaults to `true` when
-/// the core left it unset (the contract's default on create). Custom extension attributes appear
+/// `name` and an enterprise extension with none of its attributes. `active` is omitted when it is
+/// unassigned (removed; the core treats such a user as inactive). Custom extension attributes appear
 /// under their URN, each value parsed back from its JSON text (kept as a string if it is not JSON).
 pub fn user_to_scim(user: &pb::User, base_url: &str) -> Value {
     let base = base_url.trim_end_matches('/');
@@ -83,7 +83,9 @@ pub fn user_to_scim(user: &pb::User, base_url: &str) -> Value {
     put_string(&mut out, "preferredLanguage", &user.preferred_language);
     put_string(&mut out, "locale", &user.locale);
     put_string(&mut out, "timezone", &user.timezone);
-    out.insert("active".into(), user.active.unwrap_or(true).into());
+    if let Some(active) = user.active {
+        out.insert("active".into(), active.into());
+    }
     put_multi(&mut out, "emails", &user.emails);
     put_multi(&mut out, "phoneNumbers", &user.phone_numbers);
     put_multi(&mut out, "ims", &user.ims);
@@ -1070,9 +1072,8 @@ mod tests {
             .map(String::as_str)
             .collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["active", "id", "meta", "schemas", "userName"]);
+        assert_eq!(keys, ["id", "meta", "schemas", "userName"]);
         assert_eq!(scim["schemas"], json!([USER_SCHEMA]));
-        assert_eq!(scim["active"], json!(true));
         assert_eq!(
             scim["meta"],
             json!({"resourceType": "User", "location": "https://h/scim/v2/Users/1"})

@@ -88,7 +88,7 @@ fn user_json(user: Option<&pb::User>) -> Value {
     );
     object.insert(
         "active".to_owned(),
-        Value::Bool(user.active.unwrap_or(true)),
+        user.active.map_or(Value::Null, Value::Bool),
     );
     if let Some(Value::Object(enterprise)) = object.remove("enterprise") {
         for (name, field) in enterprise {

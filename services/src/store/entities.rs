@@ -66,6 +66,7 @@ pub mod users {
         pub display_name: Option<String>,
         pub display_name_key: Option<String>,
         pub active: bool,
+        pub active_assigned: bool,
         pub user_type: Option<String>,
         #[sea_orm(column_type = "JsonBinary")]
         pub profile: Json,

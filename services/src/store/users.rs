@@ -84,7 +84,7 @@ fn to_pb(row: users::Model) -> CoreResult<pb::User> {
     user.id = row.id;
     user.external_id = row.external_id;
     user.user_name = row.user_name;
-    user.active = Some(row.active);
+    user.active = row.active_assigned.then_some(row.active);
     user.custom_attributes = custom_from_json(&row.custom_attributes);
     user.meta = Some(pb::Meta {
         created: Some(timestamp(row.created_at)),
@@ -124,6 +124,7 @@ impl Store {
             display_name: Set(user.display_name.clone()),
             display_name_key: Set(user.display_name.as_deref().map(validate::key)),
             active: Set(user.active.unwrap_or(true)),
+            active_assigned: Set(true),
             user_type: Set(user.user_type.clone()),
             profile: Set(profile_json(&user)?),
             custom_attributes: Set(custom_to_json(&user.custom_attributes)),
@@ -363,7 +364,9 @@ impl Store {
                 users::Column::DisplayNameKey,
                 user.display_name.as_deref().map(validate::key).into(),
             )
-            .col_expr(users::Column::Active, user.active.unwrap_or(true).into())
+            // A replace without `active` leaves it unassigned, which counts as inactive.
+            .col_expr(users::Column::Active, user.active.unwrap_or(false).into())
+            .col_expr(users::Column::ActiveAssigned, user.active.is_some().into())
             .col_expr(users::Column::UserType, user.user_type.clone().into())
             .col_expr(users::Column::Profile, profile_json(&user)?.into())
             .col_expr(
