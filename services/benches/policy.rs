@@ -7,8 +7,11 @@
 //! - `spread`: 100 organizations × 10 objects × 10 subjects (the request's partition holds ~10
 //!   organization rules and the starting rules for its object);
 //! - `one org`: all in one organization over 100 objects (~100 rules in the partition);
-//! - `one object`: all in one organization on one object, the worst case (casbin evaluates its
-//!   matcher once per rule in the partition).
+//! - `one object`: all in one organization on one object (10,000 subjects).
+//!
+//! Partitions past 24 rules are split by rule subject and action (see `policy/engine.rs`), so
+//! casbin evaluates only the few rules of the subjects a caller is; before the split the last two
+//! shapes cost 139 µs and 14 ms.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use roster_services::policy::rules::{STARTING_POLICY, parse_csv, permission};

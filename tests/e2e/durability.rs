@@ -278,7 +278,7 @@ fn child_server() {
 }
 
 /// A rosterd child process, killed (SIGKILL) when dropped, so a failing test leaves none behind.
-struct ChildServer {
+pub(crate) struct ChildServer {
     process: std::process::Child,
     log: PathBuf,
     grpc_addr: SocketAddr,
@@ -286,7 +286,7 @@ struct ChildServer {
 }
 
 impl ChildServer {
-    async fn spawn(database_url: &str, work: &Path) -> Self {
+    pub(crate) async fn spawn(database_url: &str, work: &Path) -> Self {
         let ready = work.join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = work.join("child.log");
@@ -352,7 +352,7 @@ impl ChildServer {
         let _ = self.process.wait();
     }
 
-    async fn channel(&self) -> Channel {
+    pub(crate) async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.grpc_addr))
             .unwrap()
             .connect()

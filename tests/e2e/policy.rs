@@ -11,12 +11,9 @@ use reqwest::StatusCode;
 use roster::pb::{
     self, audit_service_client::AuditServiceClient, policy_service_client::PolicyServiceClient,
 };
-use roster_services::config::Config;
-use roster_services::startup;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tonic::Code;
-use tonic::transport::Channel;
 
 fn policies(server: &TestServer, secret: &str) -> PolicyServiceClient<crate::harness::Authed> {
     PolicyServiceClient::with_interceptor(server.channel(), Bearer(Some(secret.to_owned())))
@@ -694,19 +691,13 @@ async fn internal_services_enforce_against_the_roles_roster_provisioned() {
 #[tokio::test]
 async fn a_policy_change_reaches_another_rosterd_on_the_same_database_within_two_seconds() {
     let server = TestServer::start().await;
-    let second = startup::start(Config {
-        database_url: server.database_url.clone(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        ..Config::default()
-    })
-    .await
-    .expect("a second rosterd starts");
-    let channel = Channel::from_shared(format!("http://{}", second.grpc_addr.unwrap()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    // A second rosterd as its own OS process on the same database (this test binary re-run as
+    // the durability tests' child server).
+    let work =
+        std::env::temp_dir().join(format!("roster-policy-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&work).unwrap();
+    let second = crate::durability::ChildServer::spawn(&server.database_url, &work).await;
+    let channel = second.channel().await;
     let (token, reader) = mint(&server, &server.admin, "reader", &["scim:read"]).await;
     let mut users_on_second = pb::user_service_client::UserServiceClient::with_interceptor(
         channel,
@@ -764,7 +755,8 @@ async fn a_policy_change_reaches_another_rosterd_on_the_same_database_within_two
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    second.shutdown().await.unwrap();
+    drop(second);
+    let _ = std::fs::remove_dir_all(&work);
     server.stop().await;
 }
 

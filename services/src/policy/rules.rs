@@ -275,6 +275,26 @@ mod tests {
         assert!(rules.iter().all(|rule| rule.domain == "*"));
     }
 
+    /// The shipped model must deny by default and never evaluate policy text as code.
+    #[test]
+    fn the_model_denies_by_default_and_has_no_eval() {
+        let effect = MODEL
+            .lines()
+            .find(|line| line.trim_start().starts_with("e ="))
+            .expect("an effect line");
+        assert_eq!(
+            effect.trim(),
+            "e = some(where (p.eft == allow)) && !some(where (p.eft == deny))"
+        );
+        let matcher = MODEL
+            .lines()
+            .find(|line| line.trim_start().starts_with("m ="))
+            .expect("a matcher line");
+        assert!(!matcher.contains("eval("), "{matcher}");
+        assert!(matcher.contains("g(r.sub, p.sub, r.dom)"), "{matcher}");
+        assert!(matcher.contains("p.dom == r.dom"), "{matcher}");
+    }
+
     #[test]
     fn crafted_names_are_refused() {
         for bad in [

@@ -6,6 +6,7 @@
 
 use super::Store;
 use super::entities::users;
+use crate::domain::accounts;
 use crate::domain::audit::Actor;
 use crate::error::{CoreError, CoreResult};
 use roster::pb;
@@ -125,18 +126,20 @@ impl Store {
         batch: &[PendingCreate],
     ) -> CoreResult<Vec<pb::User>> {
         let txn = self.begin_write().await?;
+        // One multi-row statement creates the batch's new accounts; only users whose account
+        // exists already take the per-user adoption path.
+        let keys: Vec<String> = batch
+            .iter()
+            .filter_map(|pending| accounts::account_email(&pending.user))
+            .collect();
+        let new_accounts = self
+            .insert_accounts(&*txn, &keys, self.clock.now_micros())
+            .await?;
         let mut created = Vec::with_capacity(batch.len());
         for pending in batch {
             created.push(
-                self.insert_user_in(
-                    &txn,
-                    &pending.actor,
-                    org_id,
-                    pending.row.clone(),
-                    &pending.user,
-                    &pending.id,
-                )
-                .await?,
+                self.insert_user_in(&txn, org_id, pending, &new_accounts)
+                    .await?,
             );
         }
         txn.commit().await?;

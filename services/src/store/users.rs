@@ -15,6 +15,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
     QuerySelect, Set,
 };
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Default page size of list calls.
@@ -135,22 +136,27 @@ impl Store {
         self.batched_create(actor, org_id, row, user, id).await
     }
 
-    /// Writes one new user inside `txn` (a create batch's transaction).
+    /// Writes one queued new user inside `txn` (a create batch's transaction); `new_accounts` are
+    /// the accounts the batch created, by key.
     pub(super) async fn insert_user_in(
         &self,
         txn: &super::WriteTxn,
-        actor: &Actor,
         org_id: &str,
-        row: users::ActiveModel,
-        user: &pb::User,
-        id: &str,
+        pending: &super::create_batch::PendingCreate,
+        new_accounts: &HashMap<String, String>,
     ) -> CoreResult<pb::User> {
+        let (actor, user, id) = (&pending.actor, &pending.user, pending.id.as_str());
         check_manager(&**txn, org_id, user).await?;
-        let mut row = row;
+        let mut row = pending.row.clone();
         let mut refused = None;
         if let Some(key) = accounts::account_email(user) {
             let now = self.clock.now_micros();
-            match self.account_for_create(&**txn, org_id, &key, now).await {
+            let account = match new_accounts.get(&key) {
+                // Created by this batch: nobody else links to it yet.
+                Some(id) => Ok(id.clone()),
+                None => self.account_for_create(&**txn, org_id, &key, now).await,
+            };
+            match account {
                 Ok(account_id) => row.account_id = Set(Some(account_id)),
                 Err(error) if error.code == ErrorCode::Forbidden => refused = Some(error),
                 Err(error) => return Err(error),
