@@ -30,3 +30,11 @@ ci:
 # Benchmarks (by hand, release build): see tools/bench.sh.
 bench *args:
     bash tools/bench.sh {{args}}
+
+# casbin enforcement at 10,000 rules (criterion, release build).
+bench-policy:
+    cargo bench -p roster-services --bench policy
+
+# SCIM facade targets of issue 4 (release build): tools/bench-scim.sh [sqlite|postgres|all].
+bench-scim *args:
+    bash tools/bench-scim.sh {{args}}
