@@ -432,6 +432,31 @@ impl super::Core {
             .await)
     }
 
+    /// The attribute-level rule for setting a role: `set:<role>` on `object` (`users.role` or
+    /// `groups.role`); nothing to check when the write clears it.
+    pub async fn authorize_role(
+        &self,
+        principal: &Principal,
+        actor: &Actor,
+        operation: &str,
+        object: &str,
+        role: Option<&str>,
+    ) -> Result<(), Status> {
+        match role {
+            Some(role) => {
+                self.authorize_attribute(
+                    principal,
+                    actor,
+                    operation,
+                    object,
+                    &format!("set:{role}"),
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Records a refused authorization and returns `status` (the refusal stands even when the
     /// event could not be written; that failure is logged).
     pub async fn deny(

@@ -73,17 +73,9 @@ impl RoleService for RoleApi {
             None => (None, None),
         };
         let role = assignment(role, clear)?;
-        if let Some(name) = role {
-            self.0
-                .authorize_attribute(
-                    &principal,
-                    &actor,
-                    "role.assign_user",
-                    "users.role",
-                    &format!("set:{name}"),
-                )
-                .await?;
-        }
+        self.0
+            .authorize_role(&principal, &actor, "role.assign_user", "users.role", role)
+            .await?;
         Ok(Response::new(
             self.0
                 .store
@@ -106,17 +98,9 @@ impl RoleService for RoleApi {
             None => (None, None),
         };
         let role = assignment(role, clear)?;
-        if let Some(name) = role {
-            self.0
-                .authorize_attribute(
-                    &principal,
-                    &actor,
-                    "role.assign_group",
-                    "groups.role",
-                    &format!("set:{name}"),
-                )
-                .await?;
-        }
+        self.0
+            .authorize_role(&principal, &actor, "role.assign_group", "groups.role", role)
+            .await?;
         Ok(Response::new(
             self.0
                 .store

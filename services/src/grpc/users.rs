@@ -44,13 +44,7 @@ impl UserApi {
                 continue;
             }
             self.0
-                .authorize_attribute(
-                    principal,
-                    actor,
-                    operation,
-                    "users.role",
-                    &format!("set:{value}"),
-                )
+                .authorize_role(principal, actor, operation, "users.role", Some(value))
                 .await?;
         }
         Ok(())
