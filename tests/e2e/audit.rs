@@ -1104,3 +1104,97 @@ async fn rosterctl_lists_and_tails_the_audit_log() {
     );
     server.stop().await;
 }
+
+/// Concurrent creates are written in batches with one statement per table; every user of a burst
+/// still gets its own email index rows, its own role row and its own audit event, and a duplicate
+/// in the burst fails alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_creates_records_every_users_emails_role_and_event() {
+    let server = TestServer::start().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..40 {
+        let mut client = server.users(&server.admin);
+        let mut new = user(&format!("burst-{index:02}@example.com"));
+        if index % 4 == 0 {
+            new.user_type = Some("Guest".into());
+        }
+        tasks.spawn(async move {
+            client
+                .create_user(pb::CreateUserRequest { user: Some(new) })
+                .await
+        });
+    }
+    // One duplicate of a name in the same burst: it alone fails.
+    let mut client = server.users(&server.admin);
+    tasks.spawn(async move {
+        client
+            .create_user(pb::CreateUserRequest {
+                user: Some(user("BURST-07@example.com")),
+            })
+            .await
+    });
+    let (mut created, mut duplicates) = (Vec::new(), 0);
+    while let Some(result) = tasks.join_next().await {
+        match result.expect("the task does not panic") {
+            Ok(response) => created.push(response.into_inner()),
+            Err(status) if status.code() == Code::AlreadyExists => duplicates += 1,
+            Err(status) => panic!("unexpected failure in a burst: {status:?}"),
+        }
+    }
+    assert_eq!((created.len(), duplicates), (40, 1));
+    let roles =
+        RoleServiceClient::with_interceptor(server.channel(), Bearer(Some(server.admin.clone())));
+    for user in &created {
+        let found = server
+            .users(&server.admin)
+            .list_users(pb::ListUsersRequest {
+                filter: Some(crate::harness::compare(
+                    "emails",
+                    "value",
+                    pb::CompareOp::Eq,
+                    &user.user_name,
+                )),
+                ..Default::default()
+            })
+            .await
+            .expect("filter by email")
+            .into_inner();
+        assert_eq!(
+            found.total_results, 1,
+            "{} is found by its email",
+            user.user_name
+        );
+        let role = roles
+            .clone()
+            .get_effective_role(pb::GetEffectiveRoleRequest {
+                user_id: user.id.clone(),
+            })
+            .await
+            .expect("effective role")
+            .into_inner();
+        let expected = if user.user_type.as_deref() == Some("Guest") {
+            "Guest"
+        } else {
+            "FreeMember"
+        };
+        assert_eq!(role.role, expected, "role of {}", user.user_name);
+    }
+    let events = events(&server, &server.admin, by_operation("user.create")).await;
+    let targets: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|event| event.target_id.as_str())
+        .collect();
+    assert_eq!(
+        events.len(),
+        40,
+        "one event per created user, none for the duplicate"
+    );
+    for user in &created {
+        assert!(
+            targets.contains(user.id.as_str()),
+            "{} has its event",
+            user.id
+        );
+    }
+    server.stop().await;
+}

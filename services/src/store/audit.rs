@@ -169,6 +169,44 @@ impl Store {
         txn.commit().await
     }
 
+    /// Records the events of several writes of one transaction (a create or membership batch) in
+    /// one multi-row statement.
+    pub(super) async fn audit_many(
+        &self,
+        txn: &WriteTxn,
+        events: &[(&Actor, Event<'_>, &Changes)],
+    ) -> CoreResult<()> {
+        let Some(((first_actor, first_event, first_changes), rest)) = events.split_first() else {
+            return Ok(());
+        };
+        let mut insert = Sql::new(self.backend);
+        insert.push(INSERT_EVENTS);
+        let now = self.clock.now_micros();
+        event_row(
+            &mut insert,
+            first_actor,
+            first_event,
+            &first_changes.to_json(),
+            "ok",
+            None,
+            now,
+        );
+        for (actor, event, changes) in rest {
+            insert.push(", ");
+            event_row(
+                &mut insert,
+                actor,
+                event,
+                &changes.to_json(),
+                "ok",
+                None,
+                now,
+            );
+        }
+        txn.execute_raw(insert.build()).await?;
+        Ok(())
+    }
+
     async fn insert_event(
         &self,
         conn: &impl ConnectionTrait,
@@ -178,44 +216,10 @@ impl Store {
         outcome: &str,
         reason: Option<&str>,
     ) -> CoreResult<()> {
-        let client: String = actor.client.chars().take(MAX_CLIENT).collect();
         let mut insert = Sql::new(self.backend);
-        insert
-            .push(
-                "INSERT INTO audit_events (id, org_id, occurred_at, principal_kind, principal_id, \
-                 principal_name, client, request_id, operation, target_kind, target_id, changes, \
-                 outcome, reason, token_id) VALUES (",
-            )
-            .bind(Uuid::now_v7().to_string())
-            .push(", ")
-            .bind(actor.org_id.as_str())
-            .push(", ")
-            .bind(self.clock.now_micros())
-            .push(", ")
-            .bind(actor.principal_kind.as_str())
-            .push(", ")
-            .bind(actor.principal_id.as_str())
-            .push(", ")
-            .bind(actor.principal_name.as_str())
-            .push(", ")
-            .bind(client)
-            .push(", ")
-            .bind(actor.request_id.as_str())
-            .push(", ")
-            .bind(event.operation)
-            .push(", ")
-            .bind(event.target_kind)
-            .push(", ")
-            .bind(event.target_id)
-            .push(", ")
-            .bind(changes)
-            .push(", ")
-            .bind(outcome)
-            .push(", ")
-            .bind(reason.map(str::to_owned))
-            .push(", ")
-            .bind((!actor.token_id.is_empty()).then(|| actor.token_id.clone()))
-            .push(")");
+        insert.push(INSERT_EVENTS);
+        let now = self.clock.now_micros();
+        event_row(&mut insert, actor, &event, changes, outcome, reason, now);
         conn.execute_raw(insert.build()).await?;
         Ok(())
     }
@@ -320,4 +324,53 @@ impl Store {
             next_page_token,
         })
     }
+}
+
+const INSERT_EVENTS: &str = "INSERT INTO audit_events (id, org_id, occurred_at, principal_kind, \
+     principal_id, principal_name, client, request_id, operation, target_kind, target_id, changes, \
+     outcome, reason, token_id) VALUES ";
+
+/// Appends one `(…)` row of [`INSERT_EVENTS`].
+fn event_row(
+    insert: &mut Sql,
+    actor: &Actor,
+    event: &Event<'_>,
+    changes: &str,
+    outcome: &str,
+    reason: Option<&str>,
+    now: i64,
+) {
+    let client: String = actor.client.chars().take(MAX_CLIENT).collect();
+    insert
+        .push("(")
+        .bind(Uuid::now_v7().to_string())
+        .push(", ")
+        .bind(actor.org_id.as_str())
+        .push(", ")
+        .bind(now)
+        .push(", ")
+        .bind(actor.principal_kind.as_str())
+        .push(", ")
+        .bind(actor.principal_id.as_str())
+        .push(", ")
+        .bind(actor.principal_name.as_str())
+        .push(", ")
+        .bind(client)
+        .push(", ")
+        .bind(actor.request_id.as_str())
+        .push(", ")
+        .bind(event.operation)
+        .push(", ")
+        .bind(event.target_kind)
+        .push(", ")
+        .bind(event.target_id)
+        .push(", ")
+        .bind(changes)
+        .push(", ")
+        .bind(outcome)
+        .push(", ")
+        .bind(reason.map(str::to_owned))
+        .push(", ")
+        .bind((!actor.token_id.is_empty()).then(|| actor.token_id.clone()))
+        .push(")");
 }

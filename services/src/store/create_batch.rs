@@ -135,13 +135,9 @@ impl Store {
         let new_accounts = self
             .insert_accounts(&*txn, &keys, self.clock.now_micros())
             .await?;
-        let mut created = Vec::with_capacity(batch.len());
-        for pending in batch {
-            created.push(
-                self.insert_user_in(&txn, org_id, pending, &new_accounts)
-                    .await?,
-            );
-        }
+        let created = self
+            .insert_users_in(&txn, org_id, batch, &new_accounts)
+            .await?;
         txn.commit().await?;
         Ok(created)
     }

@@ -192,6 +192,7 @@ impl Store {
                     count: request.count,
                     cursor: request.cursor.as_deref(),
                     namespace,
+                    with_groups: false,
                 },
             )
             .await?;
@@ -617,6 +618,30 @@ impl Store {
             .bind(org_id);
         txn.execute_raw(sql.build()).await?;
         Ok(())
+    }
+
+    /// Moves the group's member count by `delta` (possibly 0) and returns the group row as it is
+    /// then; NOT_FOUND when the group is not the organization's.
+    pub(super) async fn count_members_returning(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        id: &str,
+        delta: i64,
+    ) -> CoreResult<groups::Model> {
+        let mut sql = Sql::new(self.backend);
+        sql.push("UPDATE groups SET member_count = member_count + ")
+            .bind(delta)
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND org_id = ")
+            .bind(org_id)
+            .push(" RETURNING *");
+        let row = txn
+            .query_one_raw(sql.build())
+            .await?
+            .ok_or_else(|| CoreError::not_found("group"))?;
+        Ok(groups::Model::from_query_result(&row, "")?)
     }
 
     /// Bumps the version by `calls` (one per call of a membership batch); NOT_FOUND when the group

@@ -6,14 +6,12 @@
 //! caller observes: each gets its own skipped ids and its own audit event, and the version moves by
 //! one per call.
 
-use super::entities::groups;
 use super::groups::{remove_members, to_pb};
 use super::{Event, Store};
 use crate::domain::audit::{self, Actor, Changes};
 use crate::domain::validate;
 use crate::error::{CoreError, CoreResult};
 use roster::pb::{self, group_change::Change};
-use sea_orm::EntityTrait;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
@@ -198,24 +196,23 @@ impl Store {
             .collect();
         self.roles_after_membership(&txn, org_id, group_id, &touched)
             .await?;
-        self.count_members(
-            &txn,
-            org_id,
-            group_id,
-            added.len() as i64 - removed.len() as i64,
-        )
-        .await?;
-        let row = groups::Entity::find_by_id(group_id.to_owned())
-            .one(&*txn)
-            .await?
-            .ok_or_else(|| CoreError::not_found("group"))?;
+        // The member count moves and the group is read back in one statement.
+        let row = self
+            .count_members_returning(
+                &txn,
+                org_id,
+                group_id,
+                added.len() as i64 - removed.len() as i64,
+            )
+            .await?;
         let member_count = row.member_count;
         let updated = to_pb(row);
         let skipped: HashSet<String> = skipped.into_iter().collect();
         // Each id added or removed is credited to the first call in the batch that named it.
         let mut credited: HashSet<String> = HashSet::new();
         let mut responses = Vec::with_capacity(requests.len());
-        for ((add, remove), actor) in requests.iter().zip(actors) {
+        let mut changes_of_calls = Vec::with_capacity(requests.len());
+        for (add, remove) in requests {
             let mut own_added = Vec::new();
             let mut own_skipped = Vec::new();
             for member in add.iter() {
@@ -235,18 +232,27 @@ impl Store {
             if !own_added.is_empty() || !own_removed.is_empty() {
                 changes.note("members", audit::membership(&own_added, &own_removed));
             }
-            let event = Event {
-                operation: "group.update",
-                target_kind: "group",
-                target_id: group_id,
-            };
-            self.audit(&txn, actor, event, &changes).await?;
+            changes_of_calls.push(changes);
             responses.push(pb::GroupWriteResponse {
                 group: Some(updated.clone()),
                 skipped_member_ids: own_skipped,
                 member_count,
             });
         }
+        // One audit event per call, written in one statement.
+        let events: Vec<_> = actors
+            .iter()
+            .zip(&changes_of_calls)
+            .map(|(actor, changes)| {
+                let event = Event {
+                    operation: "group.update",
+                    target_kind: "group",
+                    target_id: group_id,
+                };
+                (*actor, event, changes)
+            })
+            .collect();
+        self.audit_many(&txn, &events).await?;
         txn.commit().await?;
         Ok(responses)
     }

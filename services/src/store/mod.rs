@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+mod checkpoint;
 mod connections;
 mod create_batch;
 mod domains;
@@ -83,12 +84,15 @@ pub struct Store {
     batches: Arc<membership_batch::MembershipBatches>,
     /// User creates waiting to be written together, per organization.
     creates: Arc<create_batch::CreateBatches>,
+    /// Background WAL checkpoints (SQLite files only).
+    checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 /// A write transaction; dropped without [`WriteTxn::commit`] it rolls back.
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     _guard: Option<OwnedMutexGuard<()>>,
+    checkpoint: Option<(Arc<checkpoint::Checkpointer>, DatabaseConnection)>,
 }
 
 impl std::ops::Deref for WriteTxn {
@@ -102,9 +106,16 @@ impl WriteTxn {
     /// Commits.
     pub async fn commit(self) -> CoreResult<()> {
         self.txn.commit().await?;
+        if let Some((checkpointer, db)) = &self.checkpoint {
+            checkpointer.committed(db);
+        }
         Ok(())
     }
 }
+
+/// A pooled PostgreSQL connection idle longer than this is pinged before use (the server may have
+/// restarted or a proxy dropped it meanwhile).
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
 impl Store {
     /// Opens the database (creating a SQLite file if needed) and runs pending migrations.
@@ -117,6 +128,17 @@ impl Store {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(options.max_connections.unwrap_or(16))
                 .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings every connection it hands out by default: a round trip to the server
+                // per statement. Only a connection that sat idle a while is checked.
+                .test_before_acquire(false)
+                .before_acquire(|connection, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > IDLE_BEFORE_PING {
+                            sqlx::Connection::ping(connection).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(connect)
                 .await
                 .context("while connecting to PostgreSQL")?;
@@ -142,9 +164,14 @@ impl Store {
                 // memory (SQLite's default is 2 MiB).
                 .pragma("cache_size", "-8192");
             if !memory {
-                connect = connect.journal_mode(SqliteJournalMode::Wal);
+                connect = connect
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES);
             }
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                // A file connection does not go stale; sqlx's default ping before each use is a
+                // round trip to the connection's thread per statement.
+                .test_before_acquire(false)
                 // An in-memory database lives in one connection.
                 .max_connections(if memory {
                     1
@@ -178,6 +205,9 @@ impl Store {
             .await
             .context("while running migrations")?;
         let write_lock = (backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let sqlite_file = backend == DbBackend::Sqlite
+            && !(url.contains(":memory:") || url.contains("mode=memory"));
+        let checkpointer = sqlite_file.then(Arc::default);
         Ok(Self {
             db,
             backend,
@@ -185,6 +215,7 @@ impl Store {
             write_lock,
             batches: Arc::default(),
             creates: Arc::default(),
+            checkpointer,
         })
     }
 
@@ -222,13 +253,33 @@ impl Store {
                 .filter(|_| self.backend == DbBackend::Sqlite),
         };
         let txn = self.db.begin_with_options(options).await?;
-        Ok(WriteTxn { txn, _guard: guard })
+        Ok(WriteTxn {
+            txn,
+            _guard: guard,
+            checkpoint: self
+                .checkpointer
+                .as_ref()
+                .map(|checkpointer| (checkpointer.clone(), self.db.clone())),
+        })
     }
 
     fn conn(&self) -> &impl ConnectionTrait {
         &self.db
     }
 }
+
+/// A user page with each user's direct groups as a JSON array of `[id, displayName]` pairs in
+/// displayName order, in the same statement: a second query for the groups cost a lookup by
+/// userName about as much again on SQLite, where each statement is a hand-off to the connection's
+/// thread.
+const MEMBER_OF_SQLITE: &str = "SELECT u.*, (SELECT json_group_array(json_array(rg.id, \
+     rg.display_name) ORDER BY rg.display_name_key) FROM group_members rgm JOIN groups rg ON \
+     rg.id = rgm.group_id WHERE rgm.org_id = u.org_id AND rgm.member_id = u.id) AS member_of FROM ";
+/// [`MEMBER_OF_SQLITE`] for PostgreSQL (`json_agg` is NULL, not `[]`, for no rows).
+const MEMBER_OF_POSTGRES: &str = "SELECT u.*, (SELECT json_agg(json_build_array(rg.id, \
+     rg.display_name) ORDER BY rg.display_name_key)::text FROM group_members rgm JOIN groups rg \
+     ON rg.id = rgm.group_id WHERE rgm.org_id = u.org_id AND rgm.member_id = u.id) AS member_of \
+     FROM ";
 
 /// What a list call asks for.
 pub(crate) struct ListQuery<'a> {
@@ -240,6 +291,9 @@ pub(crate) struct ListQuery<'a> {
     pub cursor: Option<&'a str>,
     /// The caller's externalId namespace (its connection), `None` for the default columns.
     pub namespace: Option<&'a str>,
+    /// Users only: also select each user's groups as a JSON column `member_of` (see
+    /// [`MEMBER_OF_SQLITE`]).
+    pub with_groups: bool,
 }
 
 /// One page of rows.
@@ -286,6 +340,14 @@ impl Store {
     ) -> CoreResult<ListPage> {
         let (offset, limit) = page(query.start_index, query.count)?;
         let (columns, from, alias) = match resource {
+            Resource::User if query.with_groups => (
+                match self.backend {
+                    DbBackend::Postgres => MEMBER_OF_POSTGRES,
+                    _ => MEMBER_OF_SQLITE,
+                },
+                "users u WHERE u.org_id = ",
+                "u",
+            ),
             Resource::User => ("SELECT u.* FROM ", "users u WHERE u.org_id = ", "u"),
             Resource::Group => ("SELECT g.* FROM ", "groups g WHERE g.org_id = ", "g"),
         };

@@ -478,39 +478,65 @@ impl Store {
         user_id: &str,
         user: &pb::User,
     ) -> CoreResult<()> {
+        self.roles_for_new_users(txn, org_id, &[(user_id, user)])
+            .await
+    }
+
+    /// [`Self::roles_for_new_user`] for a create batch: one catalog read and one multi-row insert,
+    /// since every statement costs SQLite's single writer a thread hand-off.
+    pub(super) async fn roles_for_new_users(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        users: &[(&str, &pb::User)],
+    ) -> CoreResult<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
         let catalog = self.catalog(&**txn, org_id, Lock::Share).await?;
-        let assignment = role::from_profile(&catalog, user.user_type.as_deref(), &user.roles)?;
-        let effective = role::effective(
-            &catalog,
-            assignment
-                .as_ref()
-                .map(|assignment| assignment.role.as_str()),
-            &[],
-            None,
-        )
-        .ok_or_else(|| unknown_role_row("the default"))?;
+        let now = self.clock.now_micros();
         let mut insert = Sql::new(self.backend);
-        insert
-            .push(
-                "INSERT INTO user_roles (user_id, org_id, assigned_role, assigned_by, effective_role, \
-                 reason, via_group_id, updated_at) VALUES (",
+        insert.push(
+            "INSERT INTO user_roles (user_id, org_id, assigned_role, assigned_by, effective_role, \
+             reason, via_group_id, updated_at) VALUES ",
+        );
+        for (index, (user_id, user)) in users.iter().enumerate() {
+            let assignment = role::from_profile(&catalog, user.user_type.as_deref(), &user.roles)?;
+            let effective = role::effective(
+                &catalog,
+                assignment
+                    .as_ref()
+                    .map(|assignment| assignment.role.as_str()),
+                &[],
+                None,
             )
-            .bind(user_id)
-            .push(", ")
-            .bind(org_id)
-            .push(", ")
-            .bind(assignment.as_ref().map(|assignment| assignment.role.clone()))
-            .push(", ")
-            .bind(assignment.as_ref().map(|assignment| assignment.by.as_str()))
-            .push(", ")
-            .bind(effective.role.as_str())
-            .push(", ")
-            .bind(effective.reason.as_str())
-            .push(", ")
-            .bind(effective.via_group)
-            .push(", ")
-            .bind(self.clock.now_micros())
-            .push(")");
+            .ok_or_else(|| unknown_role_row("the default"))?;
+            if index > 0 {
+                insert.push(", ");
+            }
+            insert
+                .push("(")
+                .bind(*user_id)
+                .push(", ")
+                .bind(org_id)
+                .push(", ")
+                .bind(
+                    assignment
+                        .as_ref()
+                        .map(|assignment| assignment.role.clone()),
+                )
+                .push(", ")
+                .bind(assignment.as_ref().map(|assignment| assignment.by.as_str()))
+                .push(", ")
+                .bind(effective.role.as_str())
+                .push(", ")
+                .bind(effective.reason.as_str())
+                .push(", ")
+                .bind(effective.via_group)
+                .push(", ")
+                .bind(now)
+                .push(")");
+        }
         txn.execute_raw(insert.build()).await?;
         Ok(())
     }

@@ -12,8 +12,8 @@ use crate::domain::validate;
 use crate::error::{CoreError, CoreResult};
 use roster::{ErrorCode, pb};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Set,
+    TryIntoModel,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -136,62 +136,99 @@ impl Store {
         self.batched_create(actor, org_id, row, user, id).await
     }
 
-    /// Writes one queued new user inside `txn` (a create batch's transaction); `new_accounts` are
-    /// the accounts the batch created, by key.
-    pub(super) async fn insert_user_in(
+    /// Writes a batch of queued new users inside `txn` (a create batch's transaction) with one
+    /// statement per table rather than one per user: on SQLite each statement is a hand-off to the
+    /// connection's thread. `new_accounts` are the accounts the batch created, by key. Errors come
+    /// in the order a single create reports them (manager, then a duplicate userName, then a refused
+    /// account adoption, then roles); a failed batch is replayed one create at a time.
+    pub(super) async fn insert_users_in(
         &self,
         txn: &super::WriteTxn,
         org_id: &str,
-        pending: &super::create_batch::PendingCreate,
+        batch: &[super::create_batch::PendingCreate],
         new_accounts: &HashMap<String, String>,
-    ) -> CoreResult<pb::User> {
-        let (actor, user, id) = (&pending.actor, &pending.user, pending.id.as_str());
-        check_manager(&**txn, org_id, user).await?;
-        let mut row = pending.row.clone();
+    ) -> CoreResult<Vec<pb::User>> {
+        let mut rows = Vec::with_capacity(batch.len());
         let mut refused = None;
-        if let Some(key) = accounts::account_email(user) {
-            let now = self.clock.now_micros();
-            let account = match new_accounts.get(&key) {
-                // Created by this batch: nobody else links to it yet.
-                Some(id) => Ok(id.clone()),
-                None => self.account_for_create(&**txn, org_id, &key, now).await,
-            };
-            match account {
-                Ok(account_id) => row.account_id = Set(Some(account_id)),
-                Err(error) if error.code == ErrorCode::Forbidden => refused = Some(error),
-                Err(error) => return Err(error),
+        for pending in batch {
+            let user = &pending.user;
+            check_manager(&**txn, org_id, user).await?;
+            let mut row = pending.row.clone();
+            if let Some(key) = accounts::account_email(user) {
+                let now = self.clock.now_micros();
+                let account = match new_accounts.get(&key) {
+                    // Created by this batch: nobody else links to it yet.
+                    Some(id) => Ok(id.clone()),
+                    None => self.account_for_create(&**txn, org_id, &key, now).await,
+                };
+                match account {
+                    Ok(account_id) => row.account_id = Set(Some(account_id)),
+                    Err(error) if error.code == ErrorCode::Forbidden => {
+                        refused.get_or_insert(error);
+                    }
+                    Err(error) => return Err(error),
+                }
             }
+            rows.push(row);
         }
-        let row = row.insert(&**txn).await?;
+        users::Entity::insert_many(rows.iter().cloned())
+            .exec_without_returning(&**txn)
+            .await?;
         // A refused adoption rolls back; a duplicate userName (above) is reported first, as on a
         // replace.
         if let Some(error) = refused {
             return Err(error);
         }
-        insert_emails(&**txn, org_id, id, &user.emails).await?;
-        self.roles_for_new_user(txn, org_id, id, user).await?;
-        let mut created = to_pb(row)?;
-        if let Some(namespace) = actor.namespace() {
-            let value = user.external_id.as_deref();
-            external_ids::set_value(
-                &**txn,
-                self.backend,
-                org_id,
-                namespace,
-                Kind::User,
-                id,
-                value,
-            )
-            .await?;
-            created.external_id = user.external_id.clone();
+        let emails: Vec<user_emails::ActiveModel> = batch
+            .iter()
+            .flat_map(|pending| email_rows(org_id, &pending.id, &pending.user.emails))
+            .collect();
+        if !emails.is_empty() {
+            user_emails::Entity::insert_many(emails)
+                .exec_without_returning(&**txn)
+                .await?;
         }
-        let event = Event {
-            operation: "user.create",
-            target_kind: "user",
-            target_id: id,
-        };
-        self.audit(txn, actor, event, &user_changes(None, Some(&created)))
-            .await?;
+        let new_users: Vec<(&str, &pb::User)> = batch
+            .iter()
+            .map(|pending| (pending.id.as_str(), &pending.user))
+            .collect();
+        self.roles_for_new_users(txn, org_id, &new_users).await?;
+        let mut created = Vec::with_capacity(batch.len());
+        for (pending, row) in batch.iter().zip(rows) {
+            let mut user = to_pb(row.try_into_model()?)?;
+            if let Some(namespace) = pending.actor.namespace() {
+                let value = pending.user.external_id.as_deref();
+                external_ids::set_value(
+                    &**txn,
+                    self.backend,
+                    org_id,
+                    namespace,
+                    Kind::User,
+                    &pending.id,
+                    value,
+                )
+                .await?;
+                user.external_id = pending.user.external_id.clone();
+            }
+            created.push(user);
+        }
+        let changes: Vec<_> = created
+            .iter()
+            .map(|user| user_changes(None, Some(user)))
+            .collect();
+        let events: Vec<_> = batch
+            .iter()
+            .zip(&changes)
+            .map(|(pending, changes)| {
+                let event = Event {
+                    operation: "user.create",
+                    target_kind: "user",
+                    target_id: pending.id.as_str(),
+                };
+                (&pending.actor, event, changes)
+            })
+            .collect();
+        self.audit_many(txn, &events).await?;
         Ok(created)
     }
 
@@ -269,23 +306,22 @@ impl Store {
                     count: request.count,
                     cursor: request.cursor.as_deref(),
                     namespace,
+                    with_groups: request.include_groups,
                 },
             )
             .await?;
         let rows = page.rows;
         let mut users = Vec::with_capacity(rows.len());
         for row in rows {
-            users.push(to_pb(users::Model::from_query_result(&row, "")?)?);
+            let mut user = to_pb(users::Model::from_query_result(&row, "")?)?;
+            if request.include_groups {
+                let member_of: Option<String> = row.try_get("", "member_of")?;
+                user.groups = member_of_groups(member_of.as_deref())?;
+            }
+            users.push(user);
         }
         external_ids::overlay_users(self.conn(), self.backend, org_id, namespace, &mut users)
             .await?;
-        if request.include_groups && !users.is_empty() {
-            let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
-            let mut groups = self.groups_of_many(org_id, &ids).await?;
-            for user in &mut users {
-                user.groups = groups.remove(&user.id).unwrap_or_default();
-            }
-        }
         Ok(pb::ListUsersResponse {
             users,
             total_results: page.total,
@@ -518,7 +554,33 @@ async fn insert_emails(
     if emails.is_empty() {
         return Ok(());
     }
-    let rows = emails
+    user_emails::Entity::insert_many(email_rows(org_id, user_id, emails))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The groups of a `member_of` column (a JSON array of `[id, displayName]`; NULL for none).
+fn member_of_groups(member_of: Option<&str>) -> CoreResult<Vec<pb::UserGroupRef>> {
+    let Some(text) = member_of else {
+        return Ok(Vec::new());
+    };
+    let pairs: Vec<(String, String)> = serde_json::from_str(text).map_err(|error| {
+        CoreError::internal(anyhow::Error::new(error).context("while reading a user's groups"))
+    })?;
+    Ok(pairs
+        .into_iter()
+        .map(|(value, display)| pb::UserGroupRef { value, display })
+        .collect())
+}
+
+/// The `user_emails` index rows of one user's emails.
+fn email_rows<'a>(
+    org_id: &'a str,
+    user_id: &'a str,
+    emails: &'a [pb::MultiValue],
+) -> impl Iterator<Item = user_emails::ActiveModel> + 'a {
+    emails
         .iter()
         .enumerate()
         .map(|(position, email)| user_emails::ActiveModel {
@@ -530,7 +592,5 @@ async fn insert_emails(
             r#type: Set(email.r#type.clone()),
             is_primary: Set(email.primary),
             display: Set(email.display.clone()),
-        });
-    user_emails::Entity::insert_many(rows).exec(conn).await?;
-    Ok(())
+        })
 }
