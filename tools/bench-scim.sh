@@ -17,7 +17,8 @@
 # Usage: tools/bench-scim.sh [sqlite|postgres|all]        (default: sqlite)
 # Environment: PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_OUT,
 #   LOOKUPS (default 40000), CREATES (20000), PATCHES (5000), GETS (40000) per measured run,
-#   WARMUP (500) unmeasured PATCHes and GETs before each measured group run.
+#   WARMUP (500) unmeasured PATCHes and GETs before each measured group run, ROSTERD (default
+#   target/release/rosterd) the server binary to measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backends="${1:-sqlite}"
@@ -41,7 +42,9 @@ for backend in $backends; do
 done
 
 cargo build --release -p roster-services -p roster-loadgen --bins
-rosterd=target/release/rosterd
+# ROSTERD=path runs another build of rosterd (a control binary of an older commit, say) under the
+# same load tool, so two builds can be compared in one window of a noisy machine.
+rosterd="${ROSTERD:-target/release/rosterd}"
 loadgen=target/release/roster-loadgen
 
 server_pid=""
