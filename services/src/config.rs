@@ -75,6 +75,10 @@ pub struct Args {
     /// Most database connections in the pool (default 4 on SQLite, 16 on PostgreSQL).
     #[arg(long, env = "ROSTER_MAX_CONNECTIONS")]
     pub max_connections: Option<u32>,
+    /// SQLite: run point reads (a lookup by userName, a group by id) on the calling thread over
+    /// read-only connections (default true; false sends every read through the pool).
+    #[arg(long, env = "ROSTER_SQLITE_INLINE_READS")]
+    pub sqlite_inline_reads: Option<bool>,
     /// DNS resolver for domain verification, `IP:PORT` (default: the nameservers of
     /// /etc/resolv.conf).
     #[arg(long, env = "ROSTER_DNS_RESOLVER")]
@@ -100,6 +104,7 @@ pub struct FileConfig {
     max_message_bytes: Option<usize>,
     sqlite_synchronous: Option<String>,
     max_connections: Option<u32>,
+    sqlite_inline_reads: Option<bool>,
     dns_resolver: Option<SocketAddr>,
     trusted_proxies: Option<Vec<String>>,
 }
@@ -129,6 +134,8 @@ pub struct Config {
     pub sqlite_synchronous: String,
     /// Pool size (`None`: the backend's default).
     pub max_connections: Option<u32>,
+    /// SQLite point reads on the calling thread.
+    pub sqlite_inline_reads: bool,
     /// The DNS resolver domain verification asks (`None`: the nameservers of /etc/resolv.conf).
     pub dns_resolver: Option<SocketAddr>,
     /// Peers whose forwarded client address (`x-roster-client-addr`) the core believes.
@@ -149,6 +156,7 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             sqlite_synchronous: "normal".to_owned(),
             max_connections: None,
+            sqlite_inline_reads: true,
             dns_resolver: None,
             trusted_proxies: Vec::new(),
         }
@@ -199,6 +207,10 @@ impl Config {
                 .or(file.sqlite_synchronous)
                 .unwrap_or(defaults.sqlite_synchronous),
             max_connections: args.max_connections.or(file.max_connections),
+            sqlite_inline_reads: args
+                .sqlite_inline_reads
+                .or(file.sqlite_inline_reads)
+                .unwrap_or(defaults.sqlite_inline_reads),
             dns_resolver: args.dns_resolver.or(file.dns_resolver),
             trusted_proxies: args
                 .trusted_proxies

@@ -82,6 +82,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             url: config.database_url.clone(),
             max_connections: config.max_connections,
             sqlite_synchronous: config.sqlite_synchronous.clone(),
+            inline_reads: config.sqlite_inline_reads,
         };
         let opened = Store::connect(&options, Clock::system()).await?;
         let mut core = Core::with_trusted_proxies(opened.clone(), config.trusted_proxies.clone());

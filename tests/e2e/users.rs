@@ -2487,3 +2487,97 @@ async fn user_calls_need_a_token_with_the_right_scope() {
     assert_eq!(total_users(&server).await, 2);
     server.stop().await;
 }
+
+/// On SQLite a short lookup by an `eq` on a unique attribute runs on the calling thread over
+/// rusqlite (`store/inline_reads.rs`) while larger pages use the sqlx pool: both must decode a user
+/// (every column kind: JSON profile, booleans, NULLs, the groups column) and a group identically.
+#[tokio::test]
+async fn point_reads_and_pooled_reads_return_the_same_resources() {
+    let server = TestServer::start().await;
+    let manager = create_user(&server, &server.admin, "manager@example.com").await;
+    let grace = create(&server, full_profile(&manager.id)).await.unwrap();
+    let group = create_group(&server, &server.admin, "Engineers", &[grace.id.as_str()])
+        .await
+        .group
+        .expect("the created group");
+    let lookup = |count: i32| pb::ListUsersRequest {
+        filter: Some(compare("userName", "", CompareOp::Eq, &grace.user_name)),
+        count: Some(count),
+        include_groups: true,
+        ..Default::default()
+    };
+    // count 10: a point read; count 1000: the pool.
+    let point = list(&server, lookup(10)).await.unwrap();
+    let pooled = list(&server, lookup(1000)).await.unwrap();
+    assert_eq!(point.total_results, 1);
+    assert_eq!(point, pooled);
+    assert_eq!(point.users[0].groups.len(), 1, "the user's group is listed");
+    assert_eq!(point.users[0].groups[0].value, group.id);
+    // A user with NULL columns (no externalId, displayName or userType) and no groups.
+    let plain = |count: i32| pb::ListUsersRequest {
+        filter: Some(compare(
+            "userName",
+            "",
+            CompareOp::Eq,
+            "MANAGER@example.com",
+        )),
+        count: Some(count),
+        include_groups: true,
+        ..Default::default()
+    };
+    let point = list(&server, plain(10)).await.unwrap();
+    assert_eq!(point, list(&server, plain(1000)).await.unwrap());
+    assert_eq!(point.users.len(), 1);
+    assert!(point.users[0].groups.is_empty());
+    // A group by id (a point read) and in a pooled page.
+    let mut groups = server.groups(&server.admin);
+    let by_id = groups
+        .get_group(pb::GetGroupRequest {
+            id: group.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let page = groups
+        .list_groups(pb::ListGroupsRequest {
+            filter: Some(compare("displayName", "", CompareOp::Sw, "Eng")),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.groups.len(), 1);
+    assert_eq!(by_id.display_name, page.groups[0].display_name);
+    assert_eq!(by_id.meta, page.groups[0].meta);
+    assert_eq!(by_id.external_id, page.groups[0].external_id);
+    // A write is seen by the very next point read.
+    let renamed = pb::User {
+        display_name: Some("Amazing Grace".into()),
+        ..point_user(&server, &grace.user_name).await
+    };
+    replace(&server, renamed, None).await.unwrap();
+    assert_eq!(
+        point_user(&server, &grace.user_name)
+            .await
+            .display_name
+            .as_deref(),
+        Some("Amazing Grace")
+    );
+    server.stop().await;
+}
+
+async fn point_user(server: &TestServer, user_name: &str) -> pb::User {
+    list(
+        server,
+        pb::ListUsersRequest {
+            filter: Some(compare("userName", "", CompareOp::Eq, user_name)),
+            count: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .users
+    .remove(0)
+}

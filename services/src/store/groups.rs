@@ -7,14 +7,14 @@ use super::entities::{group_members as gm, groups};
 use super::external_ids::{self, Kind};
 use super::filter::Resource;
 use super::sql::Sql;
-use super::{ListQuery, Store, WriteTxn, expect_one, timestamp};
+use super::{InlineRows, ListQuery, Store, WriteTxn, expect_one, timestamp};
 use crate::domain::audit::{self, Actor};
 use crate::domain::validate::{self, MAX_SHORT};
 use crate::error::{CoreError, CoreResult};
 use roster::pb::{self, MemberType, group_change::Change};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 use std::collections::{BTreeSet, HashSet};
 use uuid::Uuid;
@@ -153,10 +153,26 @@ impl Store {
         include_members: bool,
         namespace: Option<&str>,
     ) -> CoreResult<pb::Group> {
-        let row = groups::Entity::find_by_id(id.to_owned())
+        let select = groups::Entity::find_by_id(id.to_owned())
             .filter(groups::Column::OrgId.eq(org_id))
-            .one(self.conn())
-            .await?
+            .build(self.backend);
+        let rows = match self
+            .inline
+            .as_ref()
+            .and_then(|inline| inline.groups(&select))
+        {
+            Some(rows) => rows?,
+            None => {
+                let mut rows = Vec::new();
+                for row in self.conn().query_all_raw(select).await? {
+                    rows.push(groups::Model::from_query_result(&row, "")?);
+                }
+                rows
+            }
+        };
+        let row = rows
+            .into_iter()
+            .next()
             .ok_or_else(|| CoreError::not_found("group"))?;
         let mut group = to_pb(row);
         external_ids::overlay_groups(
@@ -196,10 +212,14 @@ impl Store {
                 },
             )
             .await?;
-        let rows = page.rows;
-        let mut groups_page = Vec::with_capacity(rows.len());
-        for row in rows {
-            groups_page.push(to_pb(groups::Model::from_query_result(&row, "")?));
+        let mut groups_page = Vec::with_capacity(page.rows.len());
+        match page.inline {
+            Some(InlineRows::Groups(rows)) => groups_page.extend(rows.into_iter().map(to_pb)),
+            _ => {
+                for row in page.rows {
+                    groups_page.push(to_pb(groups::Model::from_query_result(&row, "")?));
+                }
+            }
         }
         external_ids::overlay_groups(
             self.conn(),

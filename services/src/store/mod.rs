@@ -15,6 +15,7 @@ mod entities;
 mod external_ids;
 pub mod filter;
 mod groups;
+mod inline_reads;
 mod membership_batch;
 mod organizations;
 mod policies;
@@ -38,8 +39,8 @@ use roster::pb;
 use roster_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, QueryResult,
-    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
-    TransactionTrait,
+    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use sql::Sql;
 use std::str::FromStr;
@@ -59,6 +60,8 @@ pub struct StoreOptions {
     /// SQLite `synchronous`: `normal` (durable across process crashes, the WAL default) or `full`
     /// (also across power loss, slower).
     pub sqlite_synchronous: String,
+    /// SQLite files: point reads on the calling thread (see `inline_reads`).
+    pub inline_reads: bool,
 }
 
 impl StoreOptions {
@@ -68,6 +71,7 @@ impl StoreOptions {
             url: url.into(),
             max_connections: None,
             sqlite_synchronous: "normal".to_owned(),
+            inline_reads: true,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct Store {
     creates: Arc<create_batch::CreateBatches>,
     /// Background WAL checkpoints (SQLite files only).
     checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    /// Point reads on the calling thread (SQLite files only).
+    inline: Option<Arc<inline_reads::InlineReads>>,
 }
 
 /// A write transaction; dropped without [`WriteTxn::commit`] it rolls back.
@@ -122,6 +128,7 @@ impl Store {
     pub async fn connect(options: &StoreOptions, clock: Clock) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let url = options.url.as_str();
+        let mut sqlite_path = None;
         let (db, backend) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = sqlx::postgres::PgConnectOptions::from_str(url)
                 .context("while parsing the PostgreSQL URL")?;
@@ -154,8 +161,12 @@ impl Store {
                 other => anyhow::bail!("sqlite synchronous must be normal or full, not {other}"),
             };
             let memory = url.contains(":memory:") || url.contains("mode=memory");
-            let mut connect = SqliteConnectOptions::from_str(url)
-                .context("while parsing the SQLite URL")?
+            let mut connect =
+                SqliteConnectOptions::from_str(url).context("while parsing the SQLite URL")?;
+            if !memory {
+                sqlite_path = Some(connect.get_filename().to_path_buf());
+            }
+            connect = connect
                 .create_if_missing(true)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
@@ -208,6 +219,13 @@ impl Store {
         let sqlite_file = backend == DbBackend::Sqlite
             && !(url.contains(":memory:") || url.contains("mode=memory"));
         let checkpointer = sqlite_file.then(Arc::default);
+        let inline = match (&sqlite_path, options.inline_reads) {
+            (Some(path), true) => Some(Arc::new(
+                inline_reads::InlineReads::open(path)
+                    .context("while opening the SQLite read connections")?,
+            )),
+            _ => None,
+        };
         Ok(Self {
             db,
             backend,
@@ -216,6 +234,7 @@ impl Store {
             batches: Arc::default(),
             creates: Arc::default(),
             checkpointer,
+            inline,
         })
     }
 
@@ -266,6 +285,26 @@ impl Store {
     fn conn(&self) -> &impl ConnectionTrait {
         &self.db
     }
+
+    /// A short indexed read of a list page on the calling thread, when SQLite's inline connections
+    /// have one free (see `inline_reads`); `None` sends it to the pool.
+    fn inline_page(
+        &self,
+        resource: Resource,
+        statement: &Statement,
+    ) -> Option<CoreResult<InlineRows>> {
+        let inline = self.inline.as_ref()?;
+        Some(match resource {
+            Resource::User => inline
+                .users(statement)?
+                .map(InlineRows::Users)
+                .map_err(CoreError::from),
+            Resource::Group => inline
+                .groups(statement)?
+                .map(InlineRows::Groups)
+                .map_err(CoreError::from),
+        })
+    }
 }
 
 /// A user page with each user's direct groups as a JSON array of `[id, displayName]` pairs in
@@ -280,6 +319,32 @@ const MEMBER_OF_POSTGRES: &str = "SELECT u.*, (SELECT json_agg(json_build_array(
      rg.display_name) ORDER BY rg.display_name_key)::text FROM group_members rgm JOIN groups rg \
      ON rg.id = rgm.group_id WHERE rgm.org_id = u.org_id AND rgm.member_id = u.id) AS member_of \
      FROM ";
+
+/// Largest page a list call may read as a point read.
+const POINT_READ_ROWS: u64 = 200;
+
+/// Whether a filter is one `eq` on an attribute with a unique index in the organization
+/// (userName, externalId or id of users; displayName, externalId or id of groups): the lookup an
+/// IdP makes before every provisioning call, which reads at most one row.
+fn is_point_filter(resource: Resource, filter: &pb::Filter) -> bool {
+    let Some(pb::filter::Node::Compare(comparison)) = &filter.node else {
+        return false;
+    };
+    let Some(path) = &comparison.path else {
+        return false;
+    };
+    if comparison.op() != pb::CompareOp::Eq
+        || !path.schema.is_empty()
+        || !path.sub_attribute.is_empty()
+    {
+        return false;
+    }
+    let attribute = path.attribute.to_ascii_lowercase();
+    match resource {
+        Resource::User => matches!(attribute.as_str(), "username" | "externalid" | "id"),
+        Resource::Group => matches!(attribute.as_str(), "displayname" | "externalid" | "id"),
+    }
+}
 
 /// What a list call asks for.
 pub(crate) struct ListQuery<'a> {
@@ -300,8 +365,26 @@ pub(crate) struct ListQuery<'a> {
 pub(crate) struct ListPage {
     pub total: i64,
     pub start_index: i64,
+    /// The rows read on the pool (empty when `inline` holds them).
     pub rows: Vec<QueryResult>,
+    /// The rows of a point read on the calling thread.
+    pub inline: Option<InlineRows>,
     pub next_cursor: String,
+}
+
+/// Rows of a list page read by `inline_reads`.
+pub(crate) enum InlineRows {
+    Users(Vec<inline_reads::UserRow>),
+    Groups(Vec<entities::groups::Model>),
+}
+
+impl InlineRows {
+    fn len(&self) -> usize {
+        match self {
+            InlineRows::Users(rows) => rows.len(),
+            InlineRows::Groups(rows) => rows.len(),
+        }
+    }
 }
 
 /// A cursor names the last row of a page by its creation instant and id, hex-encoded so clients
@@ -391,11 +474,26 @@ impl Store {
                 .bind(offset as i64);
         }
 
-        let mut rows = if limit > 0 {
-            self.conn().query_all_raw(select.build()).await?
-        } else {
-            Vec::new()
-        };
+        let point = limit <= POINT_READ_ROWS
+            && offset == 0
+            && query.cursor.is_none()
+            && query.sort_by.is_none()
+            && query.namespace.is_none()
+            && query
+                .filter
+                .is_some_and(|filter| is_point_filter(resource, filter));
+        let statement = select.build();
+        let mut inline = None;
+        let mut rows = Vec::new();
+        if limit > 0 {
+            match point
+                .then(|| self.inline_page(resource, &statement))
+                .flatten()
+            {
+                Some(page) => inline = Some(page?),
+                None => rows = self.conn().query_all_raw(statement).await?,
+            }
+        }
         let mut next_cursor = String::new();
         if cursor_mode && rows.len() as u64 > limit {
             rows.truncate(limit as usize);
@@ -408,11 +506,12 @@ impl Store {
         }
         // When the page is not full it is the last one, and its length gives the total without a
         // COUNT (a lookup by userName is then one indexed query).
-        let short_page = limit > 0 && (rows.len() as u64) < limit;
+        let row_count = inline.as_ref().map_or(rows.len(), InlineRows::len) as u64;
+        let short_page = limit > 0 && row_count < limit;
         let settled_total = if cursor_mode {
-            (after.is_none() && next_cursor.is_empty() && limit > 0).then_some(rows.len() as u64)
+            (after.is_none() && next_cursor.is_empty() && limit > 0).then_some(row_count)
         } else {
-            (short_page && (!rows.is_empty() || offset == 0)).then_some(offset + rows.len() as u64)
+            (short_page && (row_count > 0 || offset == 0)).then_some(offset + row_count)
         };
         let total = if let Some(total) = settled_total {
             total as i64
@@ -440,6 +539,7 @@ impl Store {
             total,
             start_index,
             rows,
+            inline,
             next_cursor,
         })
     }

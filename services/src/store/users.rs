@@ -5,7 +5,7 @@ use super::audit::{Event, user_changes};
 use super::entities::{user_emails, users};
 use super::external_ids::{self, Kind};
 use super::filter::Resource;
-use super::{ListQuery, Store, expect_one, timestamp};
+use super::{InlineRows, ListQuery, Store, expect_one, timestamp};
 use crate::domain::accounts::{self, EmailChange};
 use crate::domain::audit::Actor;
 use crate::domain::validate;
@@ -310,15 +310,27 @@ impl Store {
                 },
             )
             .await?;
-        let rows = page.rows;
-        let mut users = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut user = to_pb(users::Model::from_query_result(&row, "")?)?;
-            if request.include_groups {
-                let member_of: Option<String> = row.try_get("", "member_of")?;
-                user.groups = member_of_groups(member_of.as_deref())?;
+        let mut users = Vec::with_capacity(page.rows.len());
+        match page.inline {
+            Some(InlineRows::Users(rows)) => {
+                for row in rows {
+                    let mut user = to_pb(row.model)?;
+                    if request.include_groups {
+                        user.groups = member_of_groups(row.member_of.as_deref())?;
+                    }
+                    users.push(user);
+                }
             }
-            users.push(user);
+            _ => {
+                for row in page.rows {
+                    let mut user = to_pb(users::Model::from_query_result(&row, "")?)?;
+                    if request.include_groups {
+                        let member_of: Option<String> = row.try_get("", "member_of")?;
+                        user.groups = member_of_groups(member_of.as_deref())?;
+                    }
+                    users.push(user);
+                }
+            }
         }
         external_ids::overlay_users(self.conn(), self.backend, org_id, namespace, &mut users)
             .await?;
