@@ -2513,6 +2513,22 @@ async fn point_reads_and_pooled_reads_return_the_same_resources() {
     assert_eq!(point, pooled);
     assert_eq!(point.users[0].groups.len(), 1, "the user's group is listed");
     assert_eq!(point.users[0].groups[0].value, group.id);
+    // GetUser by id and by userName (one statement with the groups, inline on SQLite).
+    for lookup in [
+        pb::get_user_request::Lookup::Id(grace.id.clone()),
+        pb::get_user_request::Lookup::UserName(grace.user_name.to_uppercase()),
+    ] {
+        let fetched = server
+            .users(&server.admin)
+            .get_user(pb::GetUserRequest {
+                lookup: Some(lookup),
+                include_groups: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(fetched, pooled.users[0]);
+    }
     // A user with NULL columns (no externalId, displayName or userType) and no groups.
     let plain = |count: i32| pb::ListUsersRequest {
         filter: Some(compare(

@@ -516,51 +516,6 @@ impl Store {
             .ok_or_else(|| CoreError::not_found("group"))
     }
 
-    /// The groups each of `member_ids` belongs to directly, in one query (a page of users costs
-    /// one extra query, not one per user).
-    pub async fn groups_of_many(
-        &self,
-        org_id: &str,
-        member_ids: &[&str],
-    ) -> CoreResult<std::collections::HashMap<String, Vec<pb::UserGroupRef>>> {
-        let mut groups_by_member: std::collections::HashMap<String, Vec<pb::UserGroupRef>> =
-            std::collections::HashMap::new();
-        for chunk in member_ids.chunks(CHUNK) {
-            let mut sql = Sql::new(self.backend);
-            sql.push(
-                "SELECT gm.member_id, g.id, g.display_name FROM group_members gm \
-                 JOIN groups g ON g.id = gm.group_id WHERE gm.org_id = ",
-            )
-            .bind(org_id)
-            .push(" AND gm.member_id IN ")
-            .bind_list(chunk.iter().copied())
-            .push(" ORDER BY g.display_name_key");
-            for row in self.conn().query_all_raw(sql.build()).await? {
-                groups_by_member
-                    .entry(row.try_get("", "member_id")?)
-                    .or_default()
-                    .push(pb::UserGroupRef {
-                        value: row.try_get("", "id")?,
-                        display: row.try_get("", "display_name")?,
-                    });
-            }
-        }
-        Ok(groups_by_member)
-    }
-
-    /// The groups one user or group belongs to directly.
-    pub async fn groups_of(
-        &self,
-        org_id: &str,
-        member_id: &str,
-    ) -> CoreResult<Vec<pb::UserGroupRef>> {
-        Ok(self
-            .groups_of_many(org_id, &[member_id])
-            .await?
-            .remove(member_id)
-            .unwrap_or_default())
-    }
-
     /// Removes `member_id` from every group of the organization, bumping those groups' versions.
     pub(super) async fn forget_member(
         &self,

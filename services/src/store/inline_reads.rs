@@ -18,9 +18,11 @@ use sea_orm::{DbErr, Statement, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Read-only connections: a read here holds one only while its thread runs it, so a few more than
-/// the runtime's worker threads is plenty.
-const CONNECTIONS: usize = 4;
+/// Read-only connections: a read here holds one only while its thread runs it, so one per core
+/// (the runtime's worker threads) is enough; each keeps an 8 MiB page cache.
+fn connections() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get().clamp(2, 8))
+}
 
 /// A few read-only connections to the database file.
 pub struct InlineReads {
@@ -37,8 +39,9 @@ pub struct UserRow {
 impl InlineReads {
     /// Opens read-only connections to the (already migrated) database at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let mut connections = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
+        let count = connections();
+        let mut connections = Vec::with_capacity(count);
+        for _ in 0..count {
             let connection = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -346,6 +346,14 @@ fn is_point_filter(resource: Resource, filter: &pb::Filter) -> bool {
     }
 }
 
+/// `SELECT u.*, <groups> AS member_of FROM ` for `backend`.
+fn member_of_select(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => MEMBER_OF_POSTGRES,
+        _ => MEMBER_OF_SQLITE,
+    }
+}
+
 /// What a list call asks for.
 pub(crate) struct ListQuery<'a> {
     pub filter: Option<&'a pb::Filter>,
@@ -424,10 +432,7 @@ impl Store {
         let (offset, limit) = page(query.start_index, query.count)?;
         let (columns, from, alias) = match resource {
             Resource::User if query.with_groups => (
-                match self.backend {
-                    DbBackend::Postgres => MEMBER_OF_POSTGRES,
-                    _ => MEMBER_OF_SQLITE,
-                },
+                member_of_select(self.backend),
                 "users u WHERE u.org_id = ",
                 "u",
             ),

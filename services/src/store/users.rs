@@ -5,6 +5,7 @@ use super::audit::{Event, user_changes};
 use super::entities::{user_emails, users};
 use super::external_ids::{self, Kind};
 use super::filter::Resource;
+use super::sql::Sql;
 use super::{InlineRows, ListQuery, Store, expect_one, timestamp};
 use crate::domain::accounts::{self, EmailChange};
 use crate::domain::audit::Actor;
@@ -257,21 +258,51 @@ impl Store {
             ),
             _ => None,
         };
-        let query = users::Entity::find().filter(users::Column::OrgId.eq(org_id));
-        let query = match (lookup, &resolved) {
-            (_, Some(id)) => query.filter(users::Column::Id.eq(id.as_str())),
-            (UserLookup::Id(id), None) => query.filter(users::Column::Id.eq(id)),
-            (UserLookup::UserName(name), None) => {
-                query.filter(users::Column::UserNameKey.eq(validate::key(name)))
-            }
+        // One statement, with the groups when asked (see `MEMBER_OF_SQLITE`); on SQLite it runs
+        // on the calling thread when an inline connection is free.
+        let mut select = Sql::new(self.backend);
+        select
+            .push(if include_groups {
+                super::member_of_select(self.backend)
+            } else {
+                "SELECT u.* FROM "
+            })
+            .push("users u WHERE u.org_id = ")
+            .bind(org_id);
+        match (lookup, &resolved) {
+            (_, Some(id)) => select.push(" AND u.id = ").bind(id.as_str()),
+            (UserLookup::Id(id), None) => select.push(" AND u.id = ").bind(id),
+            (UserLookup::UserName(name), None) => select
+                .push(" AND u.user_name_key = ")
+                .bind(validate::key(name)),
             (UserLookup::ExternalId(external_id), None) => {
-                query.filter(users::Column::ExternalId.eq(external_id))
+                select.push(" AND u.external_id = ").bind(external_id)
             }
         };
-        let row = query
-            .one(self.conn())
-            .await?
-            .ok_or_else(|| CoreError::not_found("user"))?;
+        select.push(" LIMIT 1");
+        let statement = select.build();
+        let inline = self
+            .inline
+            .as_ref()
+            .and_then(|inline| inline.users(&statement));
+        let (row, member_of) = match inline {
+            Some(rows) => rows?
+                .into_iter()
+                .next()
+                .map(|row| (row.model, row.member_of)),
+            None => match self.conn().query_one_raw(statement).await? {
+                Some(row) => Some((
+                    users::Model::from_query_result(&row, "")?,
+                    if include_groups {
+                        row.try_get("", "member_of")?
+                    } else {
+                        None
+                    },
+                )),
+                None => None,
+            },
+        }
+        .ok_or_else(|| CoreError::not_found("user"))?;
         let mut user = to_pb(row)?;
         external_ids::overlay_users(
             self.conn(),
@@ -282,7 +313,7 @@ impl Store {
         )
         .await?;
         if include_groups {
-            user.groups = self.groups_of(org_id, &user.id).await?;
+            user.groups = member_of_groups(member_of.as_deref())?;
         }
         Ok(user)
     }
