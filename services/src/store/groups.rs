@@ -596,14 +596,15 @@ impl Store {
     }
 
     /// Moves the group's member count by `delta` (possibly 0) and returns the group row as it is
-    /// then; NOT_FOUND when the group is not the organization's.
+    /// then, with the role the group carries (if any), in one statement; NOT_FOUND when the group
+    /// is not the organization's.
     pub(super) async fn count_members_returning(
         &self,
         txn: &WriteTxn,
         org_id: &str,
         id: &str,
         delta: i64,
-    ) -> CoreResult<groups::Model> {
+    ) -> CoreResult<(groups::Model, Option<String>)> {
         let mut sql = Sql::new(self.backend);
         sql.push("UPDATE groups SET member_count = member_count + ")
             .bind(delta)
@@ -611,12 +612,18 @@ impl Store {
             .bind(id)
             .push(" AND org_id = ")
             .bind(org_id)
-            .push(" RETURNING *");
+            .push(
+                " RETURNING *, (SELECT gr.role FROM group_roles gr WHERE gr.group_id = groups.id \
+                 AND gr.org_id = groups.org_id) AS carried_role",
+            );
         let row = txn
             .query_one_raw(sql.build())
             .await?
             .ok_or_else(|| CoreError::not_found("group"))?;
-        Ok(groups::Model::from_query_result(&row, "")?)
+        Ok((
+            groups::Model::from_query_result(&row, "")?,
+            row.try_get("", "carried_role")?,
+        ))
     }
 
     /// Bumps the version by `calls` (one per call of a membership batch); NOT_FOUND when the group

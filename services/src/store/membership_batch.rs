@@ -189,15 +189,9 @@ impl Store {
                 .await?
                 .into_iter()
                 .collect();
-        let touched: Vec<String> = all_add
-            .iter()
-            .filter_map(|member| validate::id("members", &member.value).ok())
-            .chain(all_remove.iter().cloned())
-            .collect();
-        self.roles_after_membership(&txn, org_id, group_id, &touched)
-            .await?;
-        // The member count moves and the group is read back in one statement.
-        let row = self
+        // The member count moves, the group is read back and its role (if any) comes along, in
+        // one statement.
+        let (row, carried_role) = self
             .count_members_returning(
                 &txn,
                 org_id,
@@ -205,6 +199,14 @@ impl Store {
                 added.len() as i64 - removed.len() as i64,
             )
             .await?;
+        if carried_role.is_some() {
+            let touched: Vec<String> = all_add
+                .iter()
+                .filter_map(|member| validate::id("members", &member.value).ok())
+                .chain(all_remove.iter().cloned())
+                .collect();
+            self.recompute_members(&txn, org_id, &touched).await?;
+        }
         let member_count = row.member_count;
         let updated = to_pb(row);
         let skipped: HashSet<String> = skipped.into_iter().collect();

@@ -595,6 +595,17 @@ impl Store {
         Ok(())
     }
 
+    /// [`Self::roles_after_membership`] for a caller that already knows the group carries a role.
+    pub(super) async fn recompute_members(
+        &self,
+        txn: &WriteTxn,
+        org_id: &str,
+        touched: &[String],
+    ) -> CoreResult<()> {
+        self.recompute(txn, org_id, touched).await?;
+        Ok(())
+    }
+
     /// The direct user members of a group that carries a role (empty when it carries none): the
     /// users a deletion of the group must recompute once its memberships are gone.
     pub(super) async fn members_with_group_role(
