@@ -341,36 +341,23 @@ fn event_row(
     now: i64,
 ) {
     let client: String = actor.client.chars().take(MAX_CLIENT).collect();
-    insert
-        .push("(")
-        .bind(Uuid::now_v7().to_string())
-        .push(", ")
-        .bind(actor.org_id.as_str())
-        .push(", ")
-        .bind(now)
-        .push(", ")
-        .bind(actor.principal_kind.as_str())
-        .push(", ")
-        .bind(actor.principal_id.as_str())
-        .push(", ")
-        .bind(actor.principal_name.as_str())
-        .push(", ")
-        .bind(client)
-        .push(", ")
-        .bind(actor.request_id.as_str())
-        .push(", ")
-        .bind(event.operation)
-        .push(", ")
-        .bind(event.target_kind)
-        .push(", ")
-        .bind(event.target_id)
-        .push(", ")
-        .bind(changes)
-        .push(", ")
-        .bind(outcome)
-        .push(", ")
-        .bind(reason.map(str::to_owned))
-        .push(", ")
-        .bind((!actor.token_id.is_empty()).then(|| actor.token_id.clone()))
-        .push(")");
+    insert.bind_list([
+        sea_orm::Value::from(Uuid::now_v7().to_string()),
+        actor.org_id.as_str().into(),
+        now.into(),
+        actor.principal_kind.as_str().into(),
+        actor.principal_id.as_str().into(),
+        actor.principal_name.as_str().into(),
+        client.into(),
+        actor.request_id.as_str().into(),
+        event.operation.into(),
+        event.target_kind.into(),
+        event.target_id.into(),
+        changes.into(),
+        outcome.into(),
+        reason.map(str::to_owned).into(),
+        (!actor.token_id.is_empty())
+            .then(|| actor.token_id.clone())
+            .into(),
+    ]);
 }

@@ -584,6 +584,13 @@ impl Store {
         if delta == 0 {
             return Ok(());
         }
+        txn.execute_raw(self.count_update(org_id, id, delta).build())
+            .await?;
+        Ok(())
+    }
+
+    /// `UPDATE groups SET member_count = member_count + delta` for one group of the organization.
+    fn count_update(&self, org_id: &str, id: &str, delta: i64) -> Sql {
         let mut sql = Sql::new(self.backend);
         sql.push("UPDATE groups SET member_count = member_count + ")
             .bind(delta)
@@ -591,8 +598,7 @@ impl Store {
             .bind(id)
             .push(" AND org_id = ")
             .bind(org_id);
-        txn.execute_raw(sql.build()).await?;
-        Ok(())
+        sql
     }
 
     /// Moves the group's member count by `delta` (possibly 0) and returns the group row as it is
@@ -605,17 +611,11 @@ impl Store {
         id: &str,
         delta: i64,
     ) -> CoreResult<(groups::Model, Option<String>)> {
-        let mut sql = Sql::new(self.backend);
-        sql.push("UPDATE groups SET member_count = member_count + ")
-            .bind(delta)
-            .push(" WHERE id = ")
-            .bind(id)
-            .push(" AND org_id = ")
-            .bind(org_id)
-            .push(
-                " RETURNING *, (SELECT gr.role FROM group_roles gr WHERE gr.group_id = groups.id \
+        let mut sql = self.count_update(org_id, id, delta);
+        sql.push(
+            " RETURNING *, (SELECT gr.role FROM group_roles gr WHERE gr.group_id = groups.id \
                  AND gr.org_id = groups.org_id) AS carried_role",
-            );
+        );
         let row = txn
             .query_one_raw(sql.build())
             .await?

@@ -514,28 +514,22 @@ impl Store {
             if index > 0 {
                 insert.push(", ");
             }
-            insert
-                .push("(")
-                .bind(*user_id)
-                .push(", ")
-                .bind(org_id)
-                .push(", ")
-                .bind(
-                    assignment
-                        .as_ref()
-                        .map(|assignment| assignment.role.clone()),
-                )
-                .push(", ")
-                .bind(assignment.as_ref().map(|assignment| assignment.by.as_str()))
-                .push(", ")
-                .bind(effective.role.as_str())
-                .push(", ")
-                .bind(effective.reason.as_str())
-                .push(", ")
-                .bind(effective.via_group)
-                .push(", ")
-                .bind(now)
-                .push(")");
+            insert.bind_list([
+                sea_orm::Value::from(*user_id),
+                org_id.into(),
+                assignment
+                    .as_ref()
+                    .map(|assignment| assignment.role.clone())
+                    .into(),
+                assignment
+                    .as_ref()
+                    .map(|assignment| assignment.by.as_str().to_owned())
+                    .into(),
+                effective.role.as_str().into(),
+                effective.reason.as_str().into(),
+                effective.via_group.into(),
+                now.into(),
+            ]);
         }
         txn.execute_raw(insert.build()).await?;
         Ok(())
