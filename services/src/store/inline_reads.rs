@@ -50,6 +50,7 @@ impl InlineReads {
             // The same page cache per connection as the pool's (see `Store::connect`).
             connection.pragma_update(None, "cache_size", -8192)?;
             connection.set_prepared_statement_cache_capacity(64);
+            super::plan_stability::enable(&connection)?;
             connections.push(Mutex::new(connection));
         }
         Ok(Self {

@@ -18,6 +18,7 @@ mod groups;
 mod inline_reads;
 mod membership_batch;
 mod organizations;
+mod plan_stability;
 mod policies;
 mod roles;
 mod sql;
@@ -212,6 +213,12 @@ impl Store {
             anyhow::bail!("database URL must start with sqlite: or postgres://");
         };
         log_durability(&db, backend).await?;
+        if backend == DbBackend::Sqlite && !plan_stability::built_in(&db).await? {
+            tracing::warn!(
+                "this build's SQLite lacks SQLITE_ENABLE_QPSG: pooled list statements are planned \
+                 again on every run (build from the workspace, whose .cargo/config.toml sets it)"
+            );
+        }
         Migrator::up(&db, None)
             .await
             .context("while running migrations")?;
