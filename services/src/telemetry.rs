@@ -116,7 +116,22 @@ fn request_id(headers: &http::HeaderMap) -> String {
                 && value.bytes().all(|byte| byte.is_ascii_graphic())
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+        .unwrap_or_else(generated_request_id)
+}
+
+/// A request id made here: 32 hex digits, a random per-process half and a counter. Unique without
+/// a `getrandom` system call per request (a new v4 UUID each was ~2% of a lookup's CPU); a request
+/// id names a request in the logs, it is not a secret.
+fn generated_request_id() -> String {
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PROCESS: LazyLock<u64> = LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:016x}{:016x}",
+        *PROCESS,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Bounds label cardinality: known prefixes keep their path, anything else is `other`.

@@ -171,7 +171,9 @@ pub struct IdParam {
 
 /// A SCIM JSON response, with an ETag when the resource has a version.
 pub fn scim_json(status: StatusCode, body: &serde_json::Value, version: Option<i64>) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    // `to_vec` writes straight into the buffer; `Value::to_string` goes through `fmt::Write`.
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

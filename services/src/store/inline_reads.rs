@@ -12,6 +12,7 @@
 
 use super::entities::{groups, users};
 use parking_lot::Mutex;
+use roster::pb;
 use rusqlite::types::Value as Sqlite;
 use rusqlite::{Connection, OpenFlags, Row};
 use sea_orm::{DbErr, Statement, Value};
@@ -30,9 +31,12 @@ pub struct InlineReads {
     next: AtomicUsize,
 }
 
-/// A user row, with the `member_of` column when the statement selects it.
+/// A user row, with the `member_of` column when the statement selects it. The stored profile is
+/// decoded straight into the user (`model.profile` is left `Null`): going through a JSON value
+/// first cost a few percent of a lookup.
 pub struct UserRow {
     pub model: users::Model,
+    pub profile: pb::User,
     pub member_of: Option<String>,
 }
 
@@ -101,10 +105,16 @@ impl InlineReads {
     }
 }
 
-fn json(row: &Row<'_>, column: &str) -> rusqlite::Result<serde_json::Value> {
-    let text: String = row.get(column)?;
-    serde_json::from_str(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+/// A JSON text column decoded as `T`.
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
+    let index = row.as_ref().column_index(column)?;
+    let text = row.get_ref(index)?.as_str()?;
+    serde_json::from_str(text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
     })
 }
 
@@ -121,7 +131,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         active: row.get("active")?,
         active_assigned: row.get("active_assigned")?,
         user_type: row.get("user_type")?,
-        profile: json(row, "profile")?,
+        profile: serde_json::Value::Null,
         custom_attributes: json(row, "custom_attributes")?,
         version: row.get("version")?,
         created_at: row.get("created_at")?,
@@ -131,7 +141,11 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         Ok(index) => row.get(index)?,
         Err(_) => None,
     };
-    Ok(UserRow { model, member_of })
+    Ok(UserRow {
+        model,
+        profile: json(row, "profile")?,
+        member_of,
+    })
 }
 
 fn group_row(row: &Row<'_>) -> rusqlite::Result<groups::Model> {

@@ -77,12 +77,17 @@ fn custom_from_json(value: &serde_json::Value) -> Vec<pb::CustomAttribute> {
     attributes
 }
 
-fn to_pb(row: users::Model) -> CoreResult<pb::User> {
-    let mut user: pb::User = serde_json::from_value(row.profile).map_err(|error| {
+fn to_pb(mut row: users::Model) -> CoreResult<pb::User> {
+    let profile = serde_json::from_value(row.profile.take()).map_err(|error| {
         CoreError::internal(
             anyhow::Error::new(error).context("while reading a stored user profile"),
         )
     })?;
+    with_columns(profile, row)
+}
+
+/// The user of a decoded profile, with what the row's columns hold (`row.profile` is not read).
+fn with_columns(mut user: pb::User, row: users::Model) -> CoreResult<pb::User> {
     user.id = row.id;
     user.external_id = row.external_id;
     user.user_name = row.user_name;
@@ -289,10 +294,10 @@ impl Store {
             Some(rows) => rows?
                 .into_iter()
                 .next()
-                .map(|row| (row.model, row.member_of)),
+                .map(|row| (with_columns(row.profile, row.model), row.member_of)),
             None => match self.conn().query_one_raw(statement).await? {
                 Some(row) => Some((
-                    users::Model::from_query_result(&row, "")?,
+                    to_pb(users::Model::from_query_result(&row, "")?),
                     if include_groups {
                         row.try_get("", "member_of")?
                     } else {
@@ -303,7 +308,7 @@ impl Store {
             },
         }
         .ok_or_else(|| CoreError::not_found("user"))?;
-        let mut user = to_pb(row)?;
+        let mut user = row?;
         external_ids::overlay_users(
             self.conn(),
             self.backend,
@@ -345,7 +350,7 @@ impl Store {
         match page.inline {
             Some(InlineRows::Users(rows)) => {
                 for row in rows {
-                    let mut user = to_pb(row.model)?;
+                    let mut user = with_columns(row.profile, row.model)?;
                     if request.include_groups {
                         user.groups = member_of_groups(row.member_of.as_deref())?;
                     }
@@ -603,7 +608,8 @@ async fn insert_emails(
     Ok(())
 }
 
-/// The groups of a `member_of` column (a JSON array of `[id, displayName]`; NULL for none).
+/// The groups of a `member_of` column (a JSON array of `[id, displayName]`; NULL for none), in
+/// displayName order (case-insensitive, as the unique index compares them).
 fn member_of_groups(member_of: Option<&str>) -> CoreResult<Vec<pb::UserGroupRef>> {
     let Some(text) = member_of else {
         return Ok(Vec::new());
@@ -611,10 +617,14 @@ fn member_of_groups(member_of: Option<&str>) -> CoreResult<Vec<pb::UserGroupRef>
     let pairs: Vec<(String, String)> = serde_json::from_str(text).map_err(|error| {
         CoreError::internal(anyhow::Error::new(error).context("while reading a user's groups"))
     })?;
-    Ok(pairs
+    let mut groups: Vec<pb::UserGroupRef> = pairs
         .into_iter()
         .map(|(value, display)| pb::UserGroupRef { value, display })
-        .collect())
+        .collect();
+    if groups.len() > 1 {
+        groups.sort_by_cached_key(|group| validate::key(&group.display));
+    }
+    Ok(groups)
 }
 
 /// The `user_emails` index rows of one user's emails.
