@@ -81,6 +81,8 @@ impl StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where write transactions run (see `Store::connect`).
+    writer: DatabaseConnection,
     backend: DbBackend,
     clock: Clock,
     /// Serialises writers in this process on SQLite (one writer at a time is all SQLite allows).
@@ -130,7 +132,10 @@ impl Store {
         use anyhow::Context as _;
         let url = options.url.as_str();
         let mut sqlite_path = None;
-        let (db, backend) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // `writer` is where write transactions run: the pool itself, except on a SQLite file.
+        let (db, writer, backend) = if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
             let connect = sqlx::postgres::PgConnectOptions::from_str(url)
                 .context("while parsing the PostgreSQL URL")?;
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -150,10 +155,8 @@ impl Store {
                 .connect_with(connect)
                 .await
                 .context("while connecting to PostgreSQL")?;
-            (
-                SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
-                DbBackend::Postgres,
-            )
+            let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            (db.clone(), db, DbBackend::Postgres)
         } else if url.starts_with("sqlite:") {
             use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
             let synchronous = match options.sqlite_synchronous.to_ascii_lowercase().as_str() {
@@ -202,13 +205,31 @@ impl Store {
                     Some(Duration::from_secs(3600))
                 })
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await
                 .context("while opening the SQLite database")?;
-            (
-                SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
-                DbBackend::Sqlite,
-            )
+            let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+            // Every write on a file goes through one connection that lives as long as the store.
+            // In WAL mode a connection drops its whole page cache when it starts a transaction
+            // after another connection wrote; with writes spread over the pool, each write
+            // transaction began on a cold cache and read its pages back from the OS. Writers
+            // queue on `write_lock` anyway, so one connection costs no concurrency.
+            let writer = if memory {
+                db.clone()
+            } else {
+                let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                    .test_before_acquire(false)
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(connect)
+                    .await
+                    .context("while opening the SQLite write connection")?;
+                SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+            };
+            (db, writer, DbBackend::Sqlite)
         } else {
             anyhow::bail!("database URL must start with sqlite: or postgres://");
         };
@@ -235,6 +256,7 @@ impl Store {
         };
         Ok(Self {
             db,
+            writer,
             backend,
             clock,
             write_lock,
@@ -262,6 +284,7 @@ impl Store {
 
     /// Closes the pool, flushing SQLite's WAL.
     pub async fn close(self) {
+        let _ = self.writer.close().await;
         let _ = self.db.close().await;
     }
 
@@ -278,7 +301,7 @@ impl Store {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate)
                 .filter(|_| self.backend == DbBackend::Sqlite),
         };
-        let txn = self.db.begin_with_options(options).await?;
+        let txn = self.writer.begin_with_options(options).await?;
         Ok(WriteTxn {
             txn,
             _guard: guard,
