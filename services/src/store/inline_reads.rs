@@ -53,6 +53,7 @@ impl InlineReads {
             connection.busy_timeout(std::time::Duration::from_secs(30))?;
             // The same page cache per connection as the pool's (see `Store::connect`).
             connection.pragma_update(None, "cache_size", -8192)?;
+            connection.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
             connection.set_prepared_statement_cache_capacity(64);
             super::plan_stability::enable(&connection)?;
             connections.push(Mutex::new(connection));
