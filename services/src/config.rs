@@ -79,6 +79,10 @@ pub struct Args {
     /// read-only connections (default true; false sends every read through the pool).
     #[arg(long, env = "ROSTER_SQLITE_INLINE_READS")]
     pub sqlite_inline_reads: Option<bool>,
+    /// SQLite: how many MiB of the database file each connection memory-maps (default 1024; 0
+    /// reads every page with `pread` into the connection's own cache).
+    #[arg(long, env = "ROSTER_SQLITE_MMAP_MIB")]
+    pub sqlite_mmap_mib: Option<u32>,
     /// DNS resolver for domain verification, `IP:PORT` (default: the nameservers of
     /// /etc/resolv.conf).
     #[arg(long, env = "ROSTER_DNS_RESOLVER")]
@@ -105,6 +109,7 @@ pub struct FileConfig {
     sqlite_synchronous: Option<String>,
     max_connections: Option<u32>,
     sqlite_inline_reads: Option<bool>,
+    sqlite_mmap_mib: Option<u32>,
     dns_resolver: Option<SocketAddr>,
     trusted_proxies: Option<Vec<String>>,
 }
@@ -136,6 +141,8 @@ pub struct Config {
     pub max_connections: Option<u32>,
     /// SQLite point reads on the calling thread.
     pub sqlite_inline_reads: bool,
+    /// SQLite memory map per connection, MiB (0: none).
+    pub sqlite_mmap_mib: u32,
     /// The DNS resolver domain verification asks (`None`: the nameservers of /etc/resolv.conf).
     pub dns_resolver: Option<SocketAddr>,
     /// Peers whose forwarded client address (`x-roster-client-addr`) the core believes.
@@ -157,6 +164,7 @@ impl Default for Config {
             sqlite_synchronous: "normal".to_owned(),
             max_connections: None,
             sqlite_inline_reads: true,
+            sqlite_mmap_mib: 1024,
             dns_resolver: None,
             trusted_proxies: Vec::new(),
         }
@@ -211,6 +219,10 @@ impl Config {
                 .sqlite_inline_reads
                 .or(file.sqlite_inline_reads)
                 .unwrap_or(defaults.sqlite_inline_reads),
+            sqlite_mmap_mib: args
+                .sqlite_mmap_mib
+                .or(file.sqlite_mmap_mib)
+                .unwrap_or(defaults.sqlite_mmap_mib),
             dns_resolver: args.dns_resolver.or(file.dns_resolver),
             trusted_proxies: args
                 .trusted_proxies

@@ -41,8 +41,10 @@ pub struct UserRow {
 }
 
 impl InlineReads {
-    /// Opens read-only connections to the (already migrated) database at `path`.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Opens read-only connections to the (already migrated) database at `path`, each mapping
+    /// `mmap_bytes` of it.
+    pub fn open(path: &Path, mmap_bytes: u64) -> anyhow::Result<Self> {
+        let mmap_bytes = i64::try_from(mmap_bytes).unwrap_or(i64::MAX);
         let count = connections();
         let mut connections = Vec::with_capacity(count);
         for _ in 0..count {
@@ -53,7 +55,7 @@ impl InlineReads {
             connection.busy_timeout(std::time::Duration::from_secs(30))?;
             // The same page cache per connection as the pool's (see `Store::connect`).
             connection.pragma_update(None, "cache_size", -8192)?;
-            connection.pragma_update(None, "mmap_size", super::MMAP_BYTES)?;
+            connection.pragma_update(None, "mmap_size", mmap_bytes)?;
             connection.set_prepared_statement_cache_capacity(64);
             super::plan_stability::enable(&connection)?;
             connections.push(Mutex::new(connection));

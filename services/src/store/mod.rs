@@ -63,6 +63,8 @@ pub struct StoreOptions {
     pub sqlite_synchronous: String,
     /// SQLite files: point reads on the calling thread (see `inline_reads`).
     pub inline_reads: bool,
+    /// SQLite files: bytes of the file each connection memory-maps (see [`DEFAULT_MMAP_BYTES`]).
+    pub mmap_bytes: u64,
 }
 
 impl StoreOptions {
@@ -73,6 +75,7 @@ impl StoreOptions {
             max_connections: None,
             sqlite_synchronous: "normal".to_owned(),
             inline_reads: true,
+            mmap_bytes: DEFAULT_MMAP_BYTES,
         }
     }
 }
@@ -122,11 +125,12 @@ impl WriteTxn {
     }
 }
 
-/// How much of a SQLite file every connection maps into memory. A page its cache lacks is then
-/// a pointer into the OS page cache, shared by all connections, instead of a `pread` into each
-/// connection's own cache: with 100k users the rows of a lookup are rarely in an 8 MiB cache.
-/// Only touched pages take memory, and the kernel can reclaim them.
-pub(crate) const MMAP_BYTES: i64 = 1 << 30;
+/// How much of a SQLite file every connection maps into memory by default. A page its cache lacks
+/// is then a pointer into the OS page cache, shared by all connections, instead of a `pread` into
+/// each connection's own cache: with 100k users the rows of a lookup are rarely in an 8 MiB cache.
+/// Only touched pages take memory (file-backed, so the kernel can reclaim them; RSS counts them
+/// once per connection that touched them).
+pub const DEFAULT_MMAP_BYTES: u64 = 1 << 30;
 
 /// A pooled PostgreSQL connection idle longer than this is pinged before use (the server may have
 /// restarted or a proxy dropped it meanwhile).
@@ -188,7 +192,7 @@ impl Store {
                 connect = connect
                     .journal_mode(SqliteJournalMode::Wal)
                     .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
-                    .pragma("mmap_size", MMAP_BYTES.to_string());
+                    .pragma("mmap_size", options.mmap_bytes.to_string());
             }
             let pool = sqlx::sqlite::SqlitePoolOptions::new()
                 // A file connection does not go stale; sqlx's default ping before each use is a
@@ -256,7 +260,7 @@ impl Store {
         let checkpointer = sqlite_file.then(Arc::default);
         let inline = match (&sqlite_path, options.inline_reads) {
             (Some(path), true) => Some(Arc::new(
-                inline_reads::InlineReads::open(path)
+                inline_reads::InlineReads::open(path, options.mmap_bytes)
                     .context("while opening the SQLite read connections")?,
             )),
             _ => None,
@@ -647,5 +651,43 @@ fn expect_one(rows: u64, kind: &str) -> CoreResult<()> {
         Ok(())
     } else {
         Err(CoreError::not_found(kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Store, StoreOptions};
+    use crate::domain::clock::Clock;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    async fn mmap_size(store: &Store) -> i64 {
+        let row = store
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA mmap_size",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+
+    /// Every pooled connection maps what the option says, and 0 turns the map off.
+    #[tokio::test]
+    async fn sqlite_connections_map_what_the_option_says() {
+        let dir = std::env::temp_dir().join(format!("roster-mmap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, bytes) in [("default.db", super::DEFAULT_MMAP_BYTES), ("off.db", 0)] {
+            let url = format!("sqlite://{}?mode=rwc", dir.join(file).display());
+            let options = StoreOptions {
+                mmap_bytes: bytes,
+                ..StoreOptions::new(url)
+            };
+            let store = Store::connect(&options, Clock::system()).await.unwrap();
+            assert_eq!(mmap_size(&store).await, bytes as i64, "{file}");
+            store.close().await;
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
