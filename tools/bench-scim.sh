@@ -117,14 +117,15 @@ summary() {
             done
         done
         echo
-        echo "all runs (ms; req/s; rosterd VmRSS after the run, MiB)"
-        printf '%-20s %9s %7s %7s %7s %7s %7s %6s  %s\n' run "req/s" p50 p90 p99 p99.9 max rss "load avg before"
+        echo "all runs (ms; req/s; rosterd VmRSS and RssAnon after the run, MiB; VmRSS counts the"
+        echo "memory-mapped database file once per connection that touched it, RssAnon does not)"
+        printf '%-20s %9s %7s %7s %7s %7s %7s %6s %6s  %s\n' run "req/s" p50 p90 p99 p99.9 max rss anon "load avg before"
         row() {
-            printf '%-20s %9s %7s %7s %7s %7s %7s %6s  %s\n' "$1" \
+            printf '%-20s %9s %7s %7s %7s %7s %7s %6s %6s  %s\n' "$1" \
                 "$(j "$2" ".${3}req_per_s")" "$(j "$2" ".${3}p50_us | $ms")" \
                 "$(j "$2" ".${3}p90_us | $ms")" "$(j "$2" ".${3}p99_us | $ms")" \
                 "$(j "$2" ".${3}p999_us | $ms")" "$(j "$2" ".${3}max_us | $ms")" \
-                "$(j "$2" '.rss_mib')" \
+                "$(j "$2" '.rss_mib')" "$(j "$2" '.anon_mib // "-"')" \
                 "$(head -1 "$out/$label-$2.txt" | sed -n 's/.*(load average \(.*\))$/\1/p')"
         }
         row "lookup 10k (SCIM)" lookup-10k ""

@@ -4,11 +4,15 @@ use anyhow::{Context, Result};
 
 use crate::stats::Report;
 
-/// Resident set size now (`VmRSS`) and at its peak (`VmHWM`), in KiB.
+/// Resident set size now (`VmRSS`) and at its peak (`VmHWM`), and its anonymous part
+/// (`RssAnon`), in KiB. VmRSS also counts file pages a process maps (a memory-mapped SQLite
+/// file, once per mapping), which the kernel can reclaim; RssAnon is the heap and stacks.
 #[derive(Clone, Copy)]
 pub struct Rss {
     pub rss_kib: u64,
     pub hwm_kib: u64,
+    /// `None` on kernels without the line.
+    pub anon_kib: Option<u64>,
 }
 
 impl Rss {
@@ -26,15 +30,26 @@ impl Rss {
         Ok(Self {
             rss_kib: field("VmRSS")?,
             hwm_kib: field("VmHWM")?,
+            anon_kib: field("RssAnon").ok(),
         })
     }
 
     /// Adds `rss_mib` and `hwm_mib` (with `key_prefix` before them) and a human line.
     pub fn add_to(&self, report: &mut Report, label: &str, key_prefix: &str) {
         let (rss, hwm) = (mib(self.rss_kib), mib(self.hwm_kib));
-        report.line(format!("{label}: VmRSS {rss:.1} MiB, VmHWM {hwm:.1} MiB"));
+        let anon = self.anon_kib.map(mib);
+        let anon_text = anon.map_or(String::new(), |anon| format!(", RssAnon {anon:.1} MiB"));
+        report.line(format!(
+            "{label}: VmRSS {rss:.1} MiB, VmHWM {hwm:.1} MiB{anon_text}"
+        ));
         report.set(&format!("{key_prefix}rss_mib"), (rss * 10.0).round() / 10.0);
         report.set(&format!("{key_prefix}hwm_mib"), (hwm * 10.0).round() / 10.0);
+        if let Some(anon) = anon {
+            report.set(
+                &format!("{key_prefix}anon_mib"),
+                (anon * 10.0).round() / 10.0,
+            );
+        }
     }
 }
 
