@@ -79,6 +79,10 @@ pub struct Args {
     /// read-only connections (default true; false sends every read through the pool).
     #[arg(long, env = "ROSTER_SQLITE_INLINE_READS")]
     pub sqlite_inline_reads: Option<bool>,
+    /// SQLite: write membership batches (group member adds and removes) on the calling thread
+    /// over a connection of their own (default true; false writes them through the pool).
+    #[arg(long, env = "ROSTER_SQLITE_DIRECT_WRITES")]
+    pub sqlite_direct_writes: Option<bool>,
     /// SQLite: how many MiB of the database file each connection memory-maps (default 1024; 0
     /// reads every page with `pread` into the connection's own cache).
     #[arg(long, env = "ROSTER_SQLITE_MMAP_MIB")]
@@ -109,6 +113,7 @@ pub struct FileConfig {
     sqlite_synchronous: Option<String>,
     max_connections: Option<u32>,
     sqlite_inline_reads: Option<bool>,
+    sqlite_direct_writes: Option<bool>,
     sqlite_mmap_mib: Option<u32>,
     dns_resolver: Option<SocketAddr>,
     trusted_proxies: Option<Vec<String>>,
@@ -141,6 +146,8 @@ pub struct Config {
     pub max_connections: Option<u32>,
     /// SQLite point reads on the calling thread.
     pub sqlite_inline_reads: bool,
+    /// SQLite membership batches on the calling thread.
+    pub sqlite_direct_writes: bool,
     /// SQLite memory map per connection, MiB (0: none).
     pub sqlite_mmap_mib: u32,
     /// The DNS resolver domain verification asks (`None`: the nameservers of /etc/resolv.conf).
@@ -164,6 +171,7 @@ impl Default for Config {
             sqlite_synchronous: "normal".to_owned(),
             max_connections: None,
             sqlite_inline_reads: true,
+            sqlite_direct_writes: true,
             sqlite_mmap_mib: 1024,
             dns_resolver: None,
             trusted_proxies: Vec::new(),
@@ -219,6 +227,10 @@ impl Config {
                 .sqlite_inline_reads
                 .or(file.sqlite_inline_reads)
                 .unwrap_or(defaults.sqlite_inline_reads),
+            sqlite_direct_writes: args
+                .sqlite_direct_writes
+                .or(file.sqlite_direct_writes)
+                .unwrap_or(defaults.sqlite_direct_writes),
             sqlite_mmap_mib: args
                 .sqlite_mmap_mib
                 .or(file.sqlite_mmap_mib)

@@ -83,6 +83,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             max_connections: config.max_connections,
             sqlite_synchronous: config.sqlite_synchronous.clone(),
             inline_reads: config.sqlite_inline_reads,
+            direct_writes: config.sqlite_direct_writes,
             mmap_bytes: u64::from(config.sqlite_mmap_mib) << 20,
         };
         let opened = Store::connect(&options, Clock::system()).await?;

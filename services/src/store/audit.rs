@@ -4,6 +4,7 @@
 //! resource, so nothing outside that list (a password, a token secret, custom attributes) can
 //! reach the log.
 
+use super::direct_writes::Tx;
 use super::sql::Sql;
 use super::{Store, WriteTxn, decode_cursor, encode_cursor, micros, timestamp};
 use crate::domain::audit::{Actor, Changes, MAX_CLIENT};
@@ -173,7 +174,7 @@ impl Store {
     /// one multi-row statement.
     pub(super) async fn audit_many(
         &self,
-        txn: &WriteTxn,
+        tx: Tx<'_>,
         events: &[(&Actor, Event<'_>, &Changes)],
     ) -> CoreResult<()> {
         let Some(((first_actor, first_event, first_changes), rest)) = events.split_first() else {
@@ -203,7 +204,7 @@ impl Store {
                 now,
             );
         }
-        txn.execute_raw(insert.build()).await?;
+        tx.execute(insert.build()).await?;
         Ok(())
     }
 

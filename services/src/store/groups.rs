@@ -3,6 +3,7 @@
 //! concurrent changes of one group without losing any.
 
 use super::audit::{Event, group_changes};
+use super::direct_writes::Tx;
 use super::entities::{group_members as gm, groups};
 use super::external_ids::{self, Kind};
 use super::filter::Resource;
@@ -113,7 +114,7 @@ impl Store {
         }
         let mut skipped = Vec::new();
         let added = self
-            .add_members(&txn, org_id, &id, &group.members, &mut skipped)
+            .add_members((&txn).into(), org_id, &id, &group.members, &mut skipped)
             .await?;
         self.count_members(&txn, org_id, &id, added.len() as i64)
             .await?;
@@ -338,13 +339,15 @@ impl Store {
                 Change::AddMembers(list) => {
                     touched.extend(valid_ids(&list.members));
                     added.extend(
-                        self.add_members(&txn, org_id, id, &list.members, &mut skipped)
+                        self.add_members((&txn).into(), org_id, id, &list.members, &mut skipped)
                             .await?,
                     );
                 }
                 Change::RemoveMembers(list) => {
                     let ids: Vec<String> = valid_ids(&list.members).collect();
-                    removed.extend(remove_members(&*txn, self.backend, org_id, id, &ids).await?);
+                    removed.extend(
+                        remove_members((&txn).into(), self.backend, org_id, id, &ids).await?,
+                    );
                     touched.extend(ids);
                 }
                 Change::ReplaceMembers(list) => {
@@ -355,7 +358,9 @@ impl Store {
                         .filter_map(|member| validate::id("members", &member.value).ok())
                         .collect();
                     let gone: Vec<String> = current.difference(&wanted).cloned().collect();
-                    removed.extend(remove_members(&*txn, self.backend, org_id, id, &gone).await?);
+                    removed.extend(
+                        remove_members((&txn).into(), self.backend, org_id, id, &gone).await?,
+                    );
                     touched.extend(gone);
                     let new: Vec<pb::Member> = list
                         .members
@@ -364,7 +369,7 @@ impl Store {
                         .collect();
                     touched.extend(valid_ids(&new));
                     added.extend(
-                        self.add_members(&txn, org_id, id, &new, &mut skipped)
+                        self.add_members((&txn).into(), org_id, id, &new, &mut skipped)
                             .await?,
                     );
                 }
@@ -606,7 +611,7 @@ impl Store {
     /// is not the organization's.
     pub(super) async fn count_members_returning(
         &self,
-        txn: &WriteTxn,
+        tx: Tx<'_>,
         org_id: &str,
         id: &str,
         delta: i64,
@@ -616,21 +621,16 @@ impl Store {
             " RETURNING *, (SELECT gr.role FROM group_roles gr WHERE gr.group_id = groups.id \
                  AND gr.org_id = groups.org_id) AS carried_role",
         );
-        let row = txn
-            .query_one_raw(sql.build())
+        tx.group_with_role(sql.build())
             .await?
-            .ok_or_else(|| CoreError::not_found("group"))?;
-        Ok((
-            groups::Model::from_query_result(&row, "")?,
-            row.try_get("", "carried_role")?,
-        ))
+            .ok_or_else(|| CoreError::not_found("group"))
     }
 
     /// Bumps the version by `calls` (one per call of a membership batch); NOT_FOUND when the group
     /// is not the organization's.
     pub(super) async fn bump_group_by(
         &self,
-        txn: &WriteTxn,
+        tx: Tx<'_>,
         org_id: &str,
         id: &str,
         calls: i64,
@@ -644,8 +644,7 @@ impl Store {
             .bind(id)
             .push(" AND org_id = ")
             .bind(org_id);
-        let result = txn.execute_raw(sql.build()).await?;
-        if result.rows_affected() == 1 {
+        if tx.execute(sql.build()).await? == 1 {
             Ok(())
         } else {
             Err(CoreError::not_found("group"))
@@ -672,7 +671,7 @@ impl Store {
     /// Inserts the members that exist in the organization; reports the others in `skipped`.
     pub(super) async fn add_members(
         &self,
-        txn: &WriteTxn,
+        tx: Tx<'_>,
         org_id: &str,
         group_id: &str,
         members: &[pb::Member],
@@ -705,14 +704,13 @@ impl Store {
         }
         let user_candidates: Vec<String> =
             wanted_users.iter().chain(untyped.iter()).cloned().collect();
-        let found_users = existing(&**txn, self.backend, "users", org_id, &user_candidates).await?;
+        let found_users = existing(tx, self.backend, "users", org_id, &user_candidates).await?;
         let group_candidates: Vec<String> = wanted_groups
             .iter()
             .chain(untyped.iter().filter(|id| !found_users.contains(*id)))
             .cloned()
             .collect();
-        let found_groups =
-            existing(&**txn, self.backend, "groups", org_id, &group_candidates).await?;
+        let found_groups = existing(tx, self.backend, "groups", org_id, &group_candidates).await?;
         for id in wanted_users.iter().filter(|id| !found_users.contains(*id)) {
             skipped.push(id.clone());
         }
@@ -756,9 +754,7 @@ impl Store {
             }
             // RETURNING names only the rows really inserted (not those already there).
             sql.push(" ON CONFLICT (group_id, member_id) DO NOTHING RETURNING member_id AS id");
-            for row in txn.query_all_raw(sql.build()).await? {
-                inserted.push(IdRow::from_query_result(&row, "")?.id);
-            }
+            inserted.extend(tx.ids(sql.build()).await?);
         }
         Ok(inserted)
     }
@@ -773,7 +769,7 @@ fn valid_ids(members: &[pb::Member]) -> impl Iterator<Item = String> + '_ {
 
 /// The subset of `ids` that are rows of `table` in the organization.
 async fn existing(
-    conn: &impl ConnectionTrait,
+    tx: Tx<'_>,
     backend: sea_orm::DbBackend,
     table: &'static str,
     org_id: &str,
@@ -798,16 +794,14 @@ async fn existing(
         if backend == sea_orm::DbBackend::Postgres {
             sql.push(" FOR KEY SHARE");
         }
-        for row in conn.query_all_raw(sql.build()).await? {
-            found.insert(IdRow::from_query_result(&row, "")?.id);
-        }
+        found.extend(tx.ids(sql.build()).await?);
     }
     Ok(found)
 }
 
 /// Deletes the membership rows of `ids`; returns the ids that were members.
 pub(super) async fn remove_members(
-    conn: &impl ConnectionTrait,
+    tx: Tx<'_>,
     backend: sea_orm::DbBackend,
     org_id: &str,
     group_id: &str,
@@ -823,9 +817,7 @@ pub(super) async fn remove_members(
             .push(" AND member_id IN ")
             .bind_list(chunk.iter().map(String::as_str))
             .push(" RETURNING member_id AS id");
-        for row in conn.query_all_raw(sql.build()).await? {
-            removed.push(IdRow::from_query_result(&row, "")?.id);
-        }
+        removed.extend(tx.ids(sql.build()).await?);
     }
     Ok(removed)
 }

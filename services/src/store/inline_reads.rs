@@ -151,7 +151,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     })
 }
 
-fn group_row(row: &Row<'_>) -> rusqlite::Result<groups::Model> {
+pub(super) fn group_row(row: &Row<'_>) -> rusqlite::Result<groups::Model> {
     Ok(groups::Model {
         id: row.get("id")?,
         org_id: row.get("org_id")?,
@@ -166,7 +166,7 @@ fn group_row(row: &Row<'_>) -> rusqlite::Result<groups::Model> {
 }
 
 /// A bound value as SQLite stores it; `None` for a kind this path does not carry.
-fn to_sqlite(value: &Value) -> Option<Sqlite> {
+pub(super) fn to_sqlite(value: &Value) -> Option<Sqlite> {
     Some(match value {
         Value::String(text) => text.clone().map_or(Sqlite::Null, Sqlite::Text),
         Value::BigInt(number) => number.map_or(Sqlite::Null, Sqlite::Integer),

@@ -6,6 +6,7 @@
 //! caller observes: each gets its own skipped ids and its own audit event, and the version moves by
 //! one per call.
 
+use super::direct_writes::Tx;
 use super::groups::{remove_members, to_pb};
 use super::{Event, Store};
 use crate::domain::audit::{self, Actor, Changes};
@@ -15,6 +16,12 @@ use roster::pb::{self, group_change::Change};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
+
+/// The most member changes a batch may make on the calling thread (`direct_writes`). The runtime
+/// thread is blocked meanwhile, which is fine for the handful of rows a provisioning call changes
+/// (tens of microseconds) but not for a bulk fill of 10,000 members (around 100 ms): those go
+/// through the pool, where the per-statement hand-off is small beside the rows anyway.
+const DIRECT_MAX_CHANGES: usize = 256;
 
 /// One queued call.
 pub(super) struct PendingDelta {
@@ -159,7 +166,10 @@ impl Store {
     }
 
     /// Applies calls in order within one transaction; each answer carries the group as it is
-    /// after the whole batch.
+    /// after the whole batch. On a SQLite file a batch of up to [`DIRECT_MAX_CHANGES`] members
+    /// runs on the calling thread (`direct_writes`), unless the group carries a role:
+    /// recomputing its members' roles is the pooled path's work, so that batch is rolled back and
+    /// applied there.
     async fn apply_batch(
         &self,
         org_id: &str,
@@ -167,8 +177,46 @@ impl Store {
         requests: &[(&[pb::Member], &[String])],
         actors: &[&Actor],
     ) -> CoreResult<Vec<pb::GroupWriteResponse>> {
+        let changes: usize = requests
+            .iter()
+            .map(|(add, remove)| add.len() + remove.len())
+            .sum();
+        let direct = if changes <= DIRECT_MAX_CHANGES {
+            self.begin_direct().await?
+        } else {
+            None
+        };
+        if let Some(txn) = direct
+            && let Some(responses) = self
+                .apply_batch_in((&txn).into(), org_id, group_id, requests, actors)
+                .await?
+        {
+            txn.commit()?;
+            return Ok(responses);
+        }
+        // A direct transaction that stopped short is gone by now: rolled back, the write lock free.
         let txn = self.begin_write().await?;
-        self.bump_group_by(&txn, org_id, group_id, requests.len() as i64)
+        let responses = self
+            .apply_batch_in((&txn).into(), org_id, group_id, requests, actors)
+            .await?
+            .ok_or_else(|| {
+                CoreError::internal(anyhow::anyhow!("a pooled membership batch was not applied"))
+            })?;
+        txn.commit().await?;
+        Ok(responses)
+    }
+
+    /// The statements of [`Store::apply_batch`] in `tx`; `None` when the group carries a role and
+    /// `tx` is a direct one (nothing is committed then).
+    async fn apply_batch_in(
+        &self,
+        tx: Tx<'_>,
+        org_id: &str,
+        group_id: &str,
+        requests: &[(&[pb::Member], &[String])],
+        actors: &[&Actor],
+    ) -> CoreResult<Option<Vec<pb::GroupWriteResponse>>> {
+        self.bump_group_by(tx, org_id, group_id, requests.len() as i64)
             .await?;
         let all_add: Vec<pb::Member> = requests
             .iter()
@@ -180,12 +228,12 @@ impl Store {
             .collect();
         let mut skipped = Vec::new();
         let added: HashSet<String> = self
-            .add_members(&txn, org_id, group_id, &all_add, &mut skipped)
+            .add_members(tx, org_id, group_id, &all_add, &mut skipped)
             .await?
             .into_iter()
             .collect();
         let removed: HashSet<String> =
-            remove_members(&*txn, self.backend, org_id, group_id, &all_remove)
+            remove_members(tx, self.backend, org_id, group_id, &all_remove)
                 .await?
                 .into_iter()
                 .collect();
@@ -193,19 +241,22 @@ impl Store {
         // one statement.
         let (row, carried_role) = self
             .count_members_returning(
-                &txn,
+                tx,
                 org_id,
                 group_id,
                 added.len() as i64 - removed.len() as i64,
             )
             .await?;
         if carried_role.is_some() {
+            let Tx::Orm(txn) = tx else {
+                return Ok(None);
+            };
             let touched: Vec<String> = all_add
                 .iter()
                 .filter_map(|member| validate::id("members", &member.value).ok())
                 .chain(all_remove.iter().cloned())
                 .collect();
-            self.recompute_members(&txn, org_id, &touched).await?;
+            self.recompute_members(txn, org_id, &touched).await?;
         }
         let member_count = row.member_count;
         let updated = to_pb(row);
@@ -254,9 +305,8 @@ impl Store {
                 (*actor, event, changes)
             })
             .collect();
-        self.audit_many(&txn, &events).await?;
-        txn.commit().await?;
-        Ok(responses)
+        self.audit_many(tx, &events).await?;
+        Ok(Some(responses))
     }
 }
 

@@ -10,6 +10,7 @@ mod audit;
 mod checkpoint;
 mod connections;
 mod create_batch;
+mod direct_writes;
 mod domains;
 mod entities;
 mod external_ids;
@@ -63,6 +64,8 @@ pub struct StoreOptions {
     pub sqlite_synchronous: String,
     /// SQLite files: point reads on the calling thread (see `inline_reads`).
     pub inline_reads: bool,
+    /// SQLite files: membership batches written on the calling thread (see `direct_writes`).
+    pub direct_writes: bool,
     /// SQLite files: bytes of the file each connection memory-maps (see [`DEFAULT_MMAP_BYTES`]).
     pub mmap_bytes: u64,
 }
@@ -75,6 +78,7 @@ impl StoreOptions {
             max_connections: None,
             sqlite_synchronous: "normal".to_owned(),
             inline_reads: true,
+            direct_writes: true,
             mmap_bytes: DEFAULT_MMAP_BYTES,
         }
     }
@@ -98,6 +102,8 @@ pub struct Store {
     checkpointer: Option<Arc<checkpoint::Checkpointer>>,
     /// Point reads on the calling thread (SQLite files only).
     inline: Option<Arc<inline_reads::InlineReads>>,
+    /// Membership batches on the calling thread (SQLite files only).
+    direct: Option<Arc<direct_writes::DirectWriter>>,
 }
 
 /// A write transaction; dropped without [`WriteTxn::commit`] it rolls back.
@@ -265,6 +271,17 @@ impl Store {
             )),
             _ => None,
         };
+        let direct = match (&sqlite_path, options.direct_writes) {
+            (Some(path), true) => Some(Arc::new(
+                direct_writes::DirectWriter::open(
+                    path,
+                    &options.sqlite_synchronous.to_ascii_lowercase(),
+                    options.mmap_bytes,
+                )
+                .context("while opening the SQLite direct write connection")?,
+            )),
+            _ => None,
+        };
         Ok(Self {
             db,
             writer,
@@ -275,6 +292,7 @@ impl Store {
             creates: Arc::default(),
             checkpointer,
             inline,
+            direct,
         })
     }
 

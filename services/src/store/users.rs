@@ -234,7 +234,7 @@ impl Store {
                 (&pending.actor, event, changes)
             })
             .collect();
-        self.audit_many(txn, &events).await?;
+        self.audit_many(txn.into(), &events).await?;
         Ok(created)
     }
 
