@@ -189,8 +189,8 @@ impl<'a> From<&'a DirectTxn> for Tx<'a> {
 
 /// A row of one text column named `id`.
 #[derive(FromQueryResult)]
-struct IdRow {
-    id: String,
+pub(super) struct IdRow {
+    pub id: String,
 }
 
 impl Tx<'_> {
@@ -268,7 +268,23 @@ mod tests {
         Statement::from_string(DbBackend::Sqlite, text)
     }
 
-    /// Whether the pool sees table `t` with `rows` rows.
+    async fn direct(store: &Store) -> super::DirectTxn {
+        store
+            .begin_direct()
+            .await
+            .unwrap()
+            .expect("a direct writer")
+    }
+
+    /// A SQLite file URL in a new temporary directory.
+    fn temp_file_url() -> (std::path::PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("roster-direct-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("roster.db").display());
+        (dir, url)
+    }
+
+    /// The rows of table `t` as the pool sees them (`None`: no such table).
     async fn pooled_rows(store: &Store) -> Option<i64> {
         let row = store
             .db
@@ -280,19 +296,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_direct_transaction_commits_for_all_or_rolls_back_and_frees_the_lock() {
-        let dir = std::env::temp_dir().join(format!("roster-direct-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("roster.db").display());
+        let (dir, url) = temp_file_url();
         let store = Store::connect(&StoreOptions::new(url), Clock::system())
             .await
             .unwrap();
 
         // Dropped without a commit: nothing it did is left.
-        let txn = store
-            .begin_direct()
-            .await
-            .unwrap()
-            .expect("a direct writer");
+        let txn = direct(&store).await;
         let tx = Tx::Direct(&txn);
         tx.execute(sql("CREATE TABLE t (id TEXT)")).await.unwrap();
         tx.execute(sql("INSERT INTO t VALUES ('a')")).await.unwrap();
@@ -300,11 +310,7 @@ mod tests {
         assert_eq!(pooled_rows(&store).await, None, "rolled back");
 
         // Committed: the pool reads it, and RETURNING rows come back.
-        let txn = store
-            .begin_direct()
-            .await
-            .unwrap()
-            .expect("a direct writer");
+        let txn = direct(&store).await;
         let tx = Tx::Direct(&txn);
         tx.execute(sql("CREATE TABLE t (id TEXT)")).await.unwrap();
         let ids = tx
@@ -337,11 +343,10 @@ mod tests {
             .await
             .unwrap();
         assert!(store.begin_direct().await.unwrap().is_none());
-        let dir = std::env::temp_dir().join(format!("roster-direct-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let (dir, url) = temp_file_url();
         let options = StoreOptions {
             direct_writes: false,
-            ..StoreOptions::new(format!("sqlite://{}?mode=rwc", dir.join("r.db").display()))
+            ..StoreOptions::new(url)
         };
         let store = Store::connect(&options, Clock::system()).await.unwrap();
         assert!(store.begin_direct().await.unwrap().is_none());

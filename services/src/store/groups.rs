@@ -3,7 +3,7 @@
 //! concurrent changes of one group without losing any.
 
 use super::audit::{Event, group_changes};
-use super::direct_writes::Tx;
+use super::direct_writes::{IdRow, Tx};
 use super::entities::{group_members as gm, groups};
 use super::external_ids::{self, Kind};
 use super::filter::Resource;
@@ -55,11 +55,6 @@ struct MemberRow {
     member_id: String,
     member_type: i16,
     display: Option<String>,
-}
-
-#[derive(FromQueryResult)]
-struct IdRow {
-    id: String,
 }
 
 /// Validates a group's displayName and externalId.
